@@ -1,9 +1,5 @@
 """Errors the hub reports to a user as one line, never as a traceback."""
 
+from milk_common.errors import UserError
 
-class UserError(Exception):
-    """Bad input from a user (a file, a flag, a config key).
-
-    The message names the file, row and field where it can, and the CLI
-    prints it on one line with a non-zero exit status.
-    """
+__all__ = ["UserError"]

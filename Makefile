@@ -1,0 +1,35 @@
+# The two commands users and CI run. Both set up what is missing (the venv,
+# Mosquitto and InfluxDB), start the servers on loopback with data under
+# .run/, and stop what they started.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench servers-start servers-stop clean
+
+$(STAMP): pyproject.toml devtools/bootstrap.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) sh devtools/bootstrap.sh
+
+# tests/conftest.py starts its own servers on free ports and stops them.
+test: $(STAMP)
+	$(PY) -m devtools.servers ensure
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m devtools.servers ensure
+	$(PY) -m devtools.demo
+
+bench: $(STAMP)
+	$(PY) -m devtools.servers ensure
+	$(PY) bench/ingest_bench.py
+
+servers-start: $(STAMP)
+	$(PY) -m devtools.servers start
+
+servers-stop: $(STAMP)
+	$(PY) -m devtools.servers stop
+
+clean:
+	-$(PY) -m devtools.servers stop
+	rm -rf .run

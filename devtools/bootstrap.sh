@@ -1,0 +1,30 @@
+#!/bin/sh
+# Create the project-local virtual environment and install the project into
+# it. Called by `make` when .venv is missing or pyproject.toml changed.
+set -eu
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "python3 is missing: run as root: apt-get install -y python3 python3-venv" >&2
+    exit 2
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "Python 3.11 or newer is needed (Debian 12 / Raspberry Pi OS bookworm have it)" >&2
+    exit 2
+fi
+# Debian ships venv's pip bootstrap in a package of its own (python3-venv).
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+    else
+        echo "the venv module is missing: run as root: apt-get install -y python3-venv" >&2
+        exit 2
+    fi
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+touch "$VENV/.installed"

@@ -1,0 +1,283 @@
+"""Install, start and stop the real servers (Mosquitto, InfluxDB 1.x) on loopback.
+
+Used by `make demo`, `make test` (through tests/conftest.py) and by hand:
+
+    python -m devtools.servers ensure              # install when missing
+    python -m devtools.servers start --dir .run/demo --mqtt-port 18830 --influx-port 18086
+    python -m devtools.servers stop --dir .run/demo
+
+Each server gets its config generated from `deploy/*.conf.in` and its data in
+`DIR/`, so several instances (the demo, each test session) can run side by
+side with other brokers or databases on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+DEPLOY = REPO / "deploy"
+APT_PACKAGES = ["mosquitto", "influxdb"]
+APT_COMMAND = (
+    "apt-get update && DEBIAN_FRONTEND=noninteractive "
+    "apt-get install -y --no-install-recommends " + " ".join(APT_PACKAGES)
+)
+# Debian puts mosquitto in /usr/sbin, which is not on a normal user's PATH.
+_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/sbin"])
+
+
+def find_binary(name: str) -> str | None:
+    return shutil.which(name, path=_SEARCH_PATH)
+
+
+def ensure_installed(quiet: bool = False) -> None:
+    """Install Mosquitto and InfluxDB from the distribution when missing.
+
+    As root this runs apt-get; otherwise it prints the one command to run and
+    exits with status 2, because nothing else can work without the servers.
+    """
+    missing = [b for b in ("mosquitto", "influxd") if find_binary(b) is None]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.stderr.write(
+            f"missing {', '.join(missing)}: run as root:\n  sudo sh -c '{APT_COMMAND}'\n"
+        )
+        raise SystemExit(2)
+    if not quiet:
+        print(f"installing {' '.join(APT_PACKAGES)} from the distribution ...", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["sh", "-c", APT_COMMAND], check=True, env=env,
+                   stdout=subprocess.DEVNULL if quiet else None)
+    still = [b for b in ("mosquitto", "influxd") if find_binary(b) is None]
+    if still:
+        raise SystemExit(f"installation did not provide {', '.join(still)}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _render(template: Path, out: Path, values: dict[str, str]) -> None:
+    text = template.read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    out.write_text(text)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); look at its state where /proc exists.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_pid(pidfile: Path, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop the process named in pidfile; True when something was stopped."""
+    pid = _read_pid(pidfile)
+    if pid is None or not _pid_alive(pid):
+        pidfile.unlink(missing_ok=True)
+        return False
+    os.kill(pid, sig)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _pid_alive(pid):
+        try:  # reap it when it is our own child
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+@dataclass
+class Mosquitto:
+    run_dir: Path
+    port: int
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "mosquitto.server.pid"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        pid = _read_pid(self.pidfile)
+        if pid and _pid_alive(pid) and _port_open(self.port):
+            return
+        if _port_open(self.port):
+            raise RuntimeError(f"port {self.port} is already taken by another program")
+        data = self.run_dir / "mosquitto-data"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.run_dir / "mosquitto.conf"
+        # As root, mosquitto drops to the `mosquitto` user, which cannot write
+        # a data folder below a 0700 parent (pytest and mktemp make those) and
+        # then fails silently (shared/infra.md): a loopback test broker keeps
+        # root instead.
+        user_line = "user root" if os.geteuid() == 0 else ""
+        _render(DEPLOY / "mosquitto.conf.in", conf, {
+            "MQTT_PORT": str(self.port), "DATA_DIR": str(data),
+            "RUN_DIR": str(self.run_dir), "USER_LINE": user_line,
+        })
+        binary = find_binary("mosquitto")
+        if binary is None:
+            raise RuntimeError("mosquitto is not installed (python -m devtools.servers ensure)")
+        log = open(self.run_dir / "mosquitto.stdout", "ab")
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: see {self.run_dir}/mosquitto.log")
+            if _port_open(self.port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout_s}s")
+
+    def stop(self) -> bool:
+        return stop_pid(self.pidfile)
+
+    def kill(self) -> bool:
+        """Crash it (SIGKILL), as a power cut would."""
+        return stop_pid(self.pidfile, sig=signal.SIGKILL)
+
+
+@dataclass
+class InfluxDB:
+    run_dir: Path
+    http_port: int
+    rpc_port: int = field(default=0)
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "influxd.server.pid"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def ping(self) -> bool:
+        try:
+            return requests.get(self.url + "/ping", timeout=0.5).status_code == 204
+        except requests.RequestException:
+            return False
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        pid = _read_pid(self.pidfile)
+        if pid and _pid_alive(pid) and self.ping():
+            return
+        if _port_open(self.http_port):
+            raise RuntimeError(f"port {self.http_port} is already taken by another program")
+        if not self.rpc_port:
+            self.rpc_port = free_port()
+        data = self.run_dir / "influxdb-data"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.run_dir / "influxdb.conf"
+        _render(DEPLOY / "influxdb.conf.in", conf, {
+            "HTTP_PORT": str(self.http_port), "RPC_PORT": str(self.rpc_port),
+            "DATA_DIR": str(data),
+        })
+        binary = find_binary("influxd")
+        if binary is None:
+            raise RuntimeError("influxd is not installed (python -m devtools.servers ensure)")
+        log = open(self.run_dir / "influxd.log", "ab")
+        # A session of its own: ending the launching shell must not end it.
+        proc = subprocess.Popen([binary, "-config", str(conf)], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"influxd exited: see {self.run_dir}/influxd.log")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"influxd did not answer /ping within {timeout_s}s")
+
+    def stop(self) -> bool:
+        return stop_pid(self.pidfile)
+
+
+@dataclass
+class Servers:
+    """Both servers for one folder; the ports are kept in DIR/ports."""
+
+    run_dir: Path
+    mqtt_port: int
+    influx_port: int
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o755)
+        self.mosquitto = Mosquitto(self.run_dir, self.mqtt_port)
+        self.influxdb = InfluxDB(self.run_dir, self.influx_port)
+
+    def start(self) -> None:
+        self.mosquitto.start()
+        self.influxdb.start()
+        (self.run_dir / "ports").write_text(f"{self.mqtt_port} {self.influx_port}\n")
+
+    def stop(self) -> None:
+        self.mosquitto.stop()
+        self.influxdb.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.servers")
+    parser.add_argument("action", choices=["ensure", "start", "stop"])
+    parser.add_argument("--dir", default=str(REPO / ".run" / "demo"))
+    parser.add_argument("--mqtt-port", type=int, default=18830)
+    parser.add_argument("--influx-port", type=int, default=18086)
+    args = parser.parse_args(argv)
+    if args.action == "ensure":
+        ensure_installed()
+        return 0
+    servers = Servers(Path(args.dir), args.mqtt_port, args.influx_port)
+    if args.action == "start":
+        ensure_installed()
+        servers.start()
+        print(f"mosquitto on 127.0.0.1:{args.mqtt_port}, influxdb on {servers.influxdb.url}, data in {servers.run_dir}")
+    else:
+        servers.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""MQTT to InfluxDB, acknowledging each message only once it is stored.
+
+- A persistent MQTT v5 session (clean_start off, session never expires): the
+  broker keeps what stations publish while the hub is down.
+- Manual acknowledgement: a QoS 1 message is PUBACKed only after InfluxDB
+  answered 204 for the batch holding it (or after it was kept as a dead
+  letter). A crash before that makes the broker deliver it again; the write
+  is idempotent (same series and timestamp), so it is stored once in effect.
+- A failed write is retried with backoff, the data held, the failure logged,
+  counted and shown in the status file; it is never only a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .config import HubConfig
+from .influx import InfluxError, InfluxV1
+from .schemas import InvalidPayload, parse_message
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = [
+    "milk/v1/+/+/delivery",
+    "milk/v1/+/+/tank/+",
+    "milk/v1/+/+/coldchain",
+    "milk/v1/+/+/status",
+]
+
+
+@dataclass
+class Received:
+    generation: int          # which connection it came on; acks go only on that one
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored_messages: int = 0
+    stored_points: int = 0
+    dead_letters: int = 0
+    write_failures: int = 0
+    last_error: str | None = None
+    last_error_at: str | None = None
+    connected: bool = False
+    backlog: int = 0
+    started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+class DeadLetters:
+    """Messages the hub could not store, kept verbatim with the reason (JSON lines)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(self, items: list[tuple[Received, str]]) -> None:
+        if not items:
+            return
+        with self.path.open("a", encoding="utf-8") as fh:
+            for msg, reason in items:
+                fh.write(json.dumps({
+                    "received_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    "topic": msg.topic, "reason": reason,
+                    "payload": msg.payload.decode("utf-8", "replace"),
+                }, ensure_ascii=False) + "\n")
+            fh.flush()
+            # Kept before the PUBACK: after this the broker forgets the message.
+            os.fsync(fh.fileno())
+
+
+class Ingest:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        ic = config.influx
+        self.influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
+                               timeout_s=ic.timeout_s)
+        self.data_dir = Path(config.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.dead_letters = DeadLetters(self.data_dir / "dead_letters.jsonl")
+        self.status_path = self.data_dir / "ingest-status.json"
+        self.stats = IngestStats()
+        self.inbox: queue.Queue[Received] = queue.Queue()
+        self.generation = 0
+        self._stop = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._database_ready = False
+
+    # -- MQTT side --------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        mc = self.config.mqtt
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=mc.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        if mc.username:
+            client.username_pw_set(mc.username, mc.password)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._error(f"broker refused the connection: {reason_code}")
+            return
+        self.generation += 1
+        self.stats.connected = True
+        log.info("connected to the broker (session present: %s)", flags.session_present)
+        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.stats.connected = False
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.stats.received += 1
+        self.inbox.put(Received(self.generation, message.mid, message.qos, message.topic,
+                                bytes(message.payload)))
+
+    def _ack(self, messages: list[Received]) -> None:
+        client = self._client
+        for msg in messages:
+            # A message from an earlier connection is not acked here: the
+            # broker sends it again on this one, and that copy is acked.
+            if msg.qos > 0 and msg.generation == self.generation and self.stats.connected:
+                client.ack(msg.mid, msg.qos)
+
+    # -- the loop ---------------------------------------------------------
+    def run(self) -> None:
+        mc = self.config.mqtt
+        self._client = self._make_client()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0xFFFFFFFF   # never: the broker keeps our queue
+        props.ReceiveMaximum = mc.receive_maximum
+        self._client.connect_async(mc.host, mc.port, mc.keepalive_s, clean_start=False,
+                                   properties=props)
+        self._client.loop_start()
+        last_status = 0.0
+        try:
+            while not self._stop.is_set():
+                batch = self._take_batch()
+                if batch:
+                    self._store(batch)
+                if time.monotonic() - last_status > 2:
+                    self.write_status()
+                    last_status = time.monotonic()
+        finally:
+            self.write_status()
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _take_batch(self) -> list[Received]:
+        ic = self.config.influx
+        try:
+            first = self.inbox.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + ic.flush_interval_s
+        while len(batch) < ic.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self.inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _store(self, batch: list[Received]) -> None:
+        good: list[tuple[Received, list[str]]] = []
+        bad: list[tuple[Received, str]] = []
+        for msg in batch:
+            try:
+                good.append((msg, parse_message(msg.topic, msg.payload).points()))
+            except InvalidPayload as exc:
+                bad.append((msg, str(exc)))
+            except ValueError as exc:
+                bad.append((msg, f"cannot be stored: {exc}"))
+        if bad:
+            for msg, reason in bad:
+                log.warning("dead letter on %s: %s", msg.topic, reason)
+            self.dead_letters.keep(bad)
+            self.stats.dead_letters += len(bad)
+            self._ack([msg for msg, _ in bad])
+        stored, refused = self._write_with_retry(good)
+        if not stored:
+            return  # stopping mid-retry: unacked, the broker keeps them for next time
+        if refused:
+            self.dead_letters.keep(refused)
+            self.stats.dead_letters += len(refused)
+        self._ack([msg for msg, _ in good])
+
+    def _write_with_retry(self, good: list[tuple[Received, list[str]]]
+                          ) -> tuple[bool, list[tuple[Received, str]]]:
+        """Write until stored. Returns (done, messages InfluxDB refused);
+        done is False only when the hub is stopping before the write went in."""
+        if not good:
+            return True, []
+        delay = 0.5
+        while True:
+            try:
+                if not self._database_ready:
+                    self.influx.create_database()
+                    self._database_ready = True
+                self.influx.write(line for _, lines in good for line in lines)
+                self._count_stored(good)
+                return True, []
+            except InfluxError as exc:
+                self._error(str(exc))
+                self.stats.write_failures += 1
+                if "database not found" in str(exc):
+                    self._database_ready = False
+                if not exc.retry:
+                    return self._write_one_by_one(good)
+            self.stats.backlog = self.inbox.qsize() + len(good)
+            self.write_status()
+            if self._stop.wait(delay):
+                return False, []
+            delay = min(delay * 2, self.config.influx.retry_max_s)
+
+    def _write_one_by_one(self, good: list[tuple[Received, list[str]]]
+                          ) -> tuple[bool, list[tuple[Received, str]]]:
+        """InfluxDB refused the batch (400): find the messages it refuses."""
+        rejected: list[tuple[Received, str]] = []
+        for msg, lines in good:
+            delay = 0.5
+            while True:
+                try:
+                    self.influx.write(lines)
+                    self._count_stored([(msg, lines)])
+                    break
+                except InfluxError as exc:
+                    if not exc.retry:
+                        rejected.append((msg, str(exc)))
+                        break
+                    self._error(str(exc))
+                    self.stats.write_failures += 1
+                    if self._stop.wait(delay):
+                        return False, rejected
+                    delay = min(delay * 2, self.config.influx.retry_max_s)
+        return True, rejected
+
+    def _count_stored(self, good: list[tuple[Received, list[str]]]) -> None:
+        self.stats.stored_messages += len(good)
+        self.stats.stored_points += sum(len(lines) for _, lines in good)
+
+    def _error(self, message: str) -> None:
+        self.stats.last_error = message
+        self.stats.last_error_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        log.error("%s", message)
+
+    def write_status(self) -> None:
+        self.stats.backlog = self.inbox.qsize()
+        tmp = self.status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.stats.__dict__, indent=1))
+        os.replace(tmp, self.status_path)

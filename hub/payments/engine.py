@@ -1,0 +1,277 @@
+"""The fortnight payment: from deliveries, pricing and advances to one row per producer.
+
+A pure function over plain records (payments.md, "From gross to net"): no
+files, no clock, no database. Money is exact until the few roundings the
+rules name, each half-up to the cent:
+- gross: the sum of exact delivery values, rounded once;
+- fees: accepted litres × contribution per litre, rounded once;
+- the first of two installments: rounded *down* to the cent, the second
+  takes the remainder, so the two always add up to the advance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from hub.errors import UserError
+from hub.payments.money import EXACT, ZERO, mean_half_up, round_down_cents, round_half_up
+from hub.payments.periods import Period
+from hub.payments.pricing import Pricing, price_delivery
+from hub.payments.records import Advance, Delivery
+
+TOTAL = "TOTAL"  # producer name of the total row in statements.csv
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLine:
+    """One delivery as printed on a producer's statement.
+
+    ``ts`` in the association's time zone; ``liters`` in L as delivered;
+    ``solids_pct`` as rounded for pricing; ``price_per_liter`` and the exact
+    ``value`` in the pricing currency (both 0 when rejected).
+    """
+
+    id: str
+    ts: datetime
+    liters: Decimal
+    solids_pct: Decimal | None
+    price_per_liter: Decimal
+    value: Decimal
+    accepted: bool
+    reject_reason: str | None
+    chilled: bool
+    milk_temp_c: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One installment of an advance that falls due in the period, in currency."""
+
+    kind: str
+    amount: Decimal
+    installment: int
+    installments: int
+    first_period: Period
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerRow:
+    """One producer's fortnight (or the TOTAL row, which has no lines or charges).
+
+    Money in the pricing currency, rounded to the cent. ``liters_exact`` is
+    the exact sum of accepted litres; ``carried_in`` is the unpaid balance
+    brought from earlier periods; ``deductions`` is what was actually
+    deducted and ``carried_over`` what fell due but could not be.
+    """
+
+    producer: str
+    deliveries: int
+    rejected: int
+    liters_exact: Decimal
+    avg_solids_pct: Decimal | None
+    gross: Decimal
+    fees: Decimal
+    deductions: Decimal
+    carried_over: Decimal
+    net: Decimal
+    carried_in: Decimal = ZERO
+    lines: tuple[DeliveryLine, ...] = ()
+    charges: tuple[Charge, ...] = ()
+
+    @property
+    def liters(self) -> Decimal:
+        """Accepted litres as printed: the exact sum rounded half-up to 2 decimals."""
+        return round_half_up(self.liters_exact)
+
+    @property
+    def due(self) -> Decimal:
+        """Everything that fell due this period: carried-in balance plus installments."""
+        return self.carried_in + sum((charge.amount for charge in self.charges), ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class Fortnight:
+    """The computed payment of one period: rows sorted by producer, and their total.
+
+    ``outside_period`` counts the deliveries given to `compute_fortnight`
+    that were not in the period and were therefore ignored.
+    """
+
+    period: Period
+    pricing: Pricing
+    rows: tuple[ProducerRow, ...]
+    total: ProducerRow
+    outside_period: int = 0
+
+    def row(self, producer: str) -> ProducerRow:
+        """The row of ``producer``; UserError when the producer has none this period."""
+        for row in self.rows:
+            if row.producer == producer:
+                return row
+        raise UserError(f"producer {producer!r} has no statement in period {self.period}")
+
+
+def installments_of(advance: Advance) -> list[Charge]:
+    """Split an advance into the installments it falls due in, with their periods.
+
+    Returns charges in order; the n-th falls due in ``first_period`` moved on
+    n-1 periods (see `due_period`).
+    """
+    if advance.installments == 1:
+        amounts = [advance.amount]
+    else:
+        with localcontext(EXACT):
+            first = round_down_cents(advance.amount / 2)  # amount has cents: /2 is exact
+            amounts = [first, advance.amount - first]
+    return [
+        Charge(advance.kind, amount, number, advance.installments, advance.first_period)
+        for number, amount in enumerate(amounts, start=1)
+    ]
+
+
+def due_period(charge: Charge) -> Period:
+    """The period in which an installment falls due (consecutive periods)."""
+    period = charge.first_period
+    for _ in range(charge.installment - 1):
+        period = period.next()
+    return period
+
+
+def _charges_due(advances: Iterable[Advance], period: Period) -> dict[str, list[Charge]]:
+    due: dict[str, list[Charge]] = defaultdict(list)
+    for advance in advances:
+        for charge in installments_of(advance):
+            if due_period(charge) == period:
+                due[advance.producer].append(charge)
+    return due
+
+
+def _line(delivery: Delivery, pricing: Pricing) -> DeliveryLine:
+    priced = price_delivery(
+        pricing, delivery.liters, delivery.solids_pct, delivery.accepted, delivery.milk_temp_c
+    )
+    return DeliveryLine(
+        id=delivery.id,
+        ts=delivery.ts.astimezone(pricing.timezone),
+        liters=delivery.liters,
+        solids_pct=priced.solids_pct,
+        price_per_liter=priced.price_per_liter,
+        value=priced.value,
+        accepted=delivery.accepted,
+        reject_reason=delivery.reject_reason,
+        chilled=priced.chilled,
+        milk_temp_c=delivery.milk_temp_c,
+    )
+
+
+def _producer_row(
+    producer: str,
+    lines: list[DeliveryLine],
+    charges: list[Charge],
+    carried_in: Decimal,
+    pricing: Pricing,
+) -> tuple[ProducerRow, Decimal]:
+    """The producer's row, and the exact Σ litres × TS the TOTAL average needs."""
+    lines.sort(key=lambda line: (line.ts, line.id))
+    accepted = [line for line in lines if line.accepted]
+    liters_exact = sum((line.liters for line in accepted), ZERO)
+    solids_liters = sum((line.liters * line.solids_pct for line in accepted), ZERO)
+    gross = round_half_up(sum((line.value for line in lines), ZERO))
+    # Fees are capped at gross: with a price floored at zero (very poor milk)
+    # the contribution could exceed what the milk earned, and the producer
+    # would end up owing money for having delivered it.
+    fees = min(round_half_up(liters_exact * pricing.contribution_per_liter), gross)
+    due = carried_in + sum((charge.amount for charge in charges), ZERO)
+    # Fees are taken before deductions; what does not fit carries over.
+    deductions = min(due, gross - fees)
+    row = ProducerRow(
+        producer=producer,
+        deliveries=len(lines),
+        rejected=len(lines) - len(accepted),
+        liters_exact=liters_exact,
+        avg_solids_pct=mean_half_up(solids_liters, liters_exact) if liters_exact > 0 else None,
+        gross=gross,
+        fees=fees,
+        deductions=deductions,
+        carried_over=due - deductions,
+        net=gross - fees - deductions,
+        carried_in=carried_in,
+        lines=tuple(lines),
+        charges=tuple(charges),
+    )
+    return row, solids_liters
+
+
+def _total_row(rows: list[ProducerRow], solids_liters: Decimal) -> ProducerRow:
+    """Counts and money as printed on the rows; litres and average from exact sums."""
+
+    def money(field: str) -> Decimal:
+        return sum((getattr(row, field) for row in rows), ZERO)
+
+    liters_exact = money("liters_exact")
+    return ProducerRow(
+        producer=TOTAL,
+        deliveries=sum(row.deliveries for row in rows),
+        rejected=sum(row.rejected for row in rows),
+        liters_exact=liters_exact,
+        avg_solids_pct=mean_half_up(solids_liters, liters_exact) if liters_exact > 0 else None,
+        gross=money("gross"),
+        fees=money("fees"),
+        deductions=money("deductions"),
+        carried_over=money("carried_over"),
+        net=money("net"),
+        carried_in=money("carried_in"),
+    )
+
+
+def compute_fortnight(
+    period: Period,
+    deliveries: Iterable[Delivery],
+    pricing: Pricing,
+    advances: Iterable[Advance] = (),
+    carried_in: Mapping[str, Decimal] | None = None,
+) -> Fortnight:
+    """Compute every producer's payment for ``period`` (payments.md).
+
+    ``deliveries`` may include other periods' deliveries: those whose local
+    time in ``pricing.timezone`` is outside the period are ignored and
+    counted. Installments of ``advances`` fall due in their periods;
+    ``carried_in`` maps a producer to the balance (currency, ≥ 0) left
+    undeducted by earlier periods, which falls due again now. Every producer
+    with a delivery or something due gets a row.
+    """
+    start, end = period.bounds(pricing.timezone)
+    lines: dict[str, list[DeliveryLine]] = defaultdict(list)
+    outside = 0
+    with localcontext(EXACT):
+        for delivery in deliveries:
+            # Comparing instants: the bounds are local midnights, so this is
+            # the local-date rule of `period_of` without converting each time.
+            if not start <= delivery.ts < end:
+                outside += 1
+                continue
+            lines[delivery.producer].append(_line(delivery, pricing))
+
+        charges = _charges_due(advances, period)
+        balances = {producer: amount for producer, amount in (carried_in or {}).items() if amount}
+        for producer, amount in balances.items():
+            if amount < 0:
+                raise ValueError(f"carried-in balance of {producer!r} is negative: {amount}")
+        producers = sorted(set(lines) | set(charges) | set(balances))
+        if TOTAL in producers:
+            raise UserError(f"producer {TOTAL!r} is reserved for the total row of the statement")
+
+        rows: list[ProducerRow] = []
+        solids_liters = ZERO
+        for producer in producers:
+            row, producer_solids_liters = _producer_row(
+                producer, lines.get(producer, []), charges.get(producer, []), balances.get(producer, ZERO), pricing
+            )
+            rows.append(row)
+            solids_liters += producer_solids_liters
+        total = _total_row(rows, solids_liters)
+    return Fortnight(period, pricing, tuple(rows), total, outside)

@@ -1,0 +1,37 @@
+"""Writing output files so that a failure never leaves a half-written one.
+
+Each file is written to a temporary name in the same directory and renamed
+over the target: a rename within one file system is atomic, so readers see
+either the old file or the whole new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+from hub.errors import UserError
+
+
+def temporary_name(path: Path) -> Path:
+    """A hidden, unique sibling of ``path`` to write before renaming."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def write_text_atomic(path: Path | str, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) in one rename; UserError if it cannot."""
+    path = Path(path)
+    temporary = temporary_name(path)
+    try:
+        # Plain open (not mkstemp) so the file gets the usual umask permissions.
+        with open(temporary, "x", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise

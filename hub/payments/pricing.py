@@ -1,0 +1,299 @@
+"""The association's pricing file and the price of one delivery.
+
+The file (TOML, see contracts.md) names a price *scheme* and its parameters.
+Schemes are data: each is a small frozen class that knows its keys and its
+price formula, registered in `SCHEMES` by the name used in the file, so that
+a new scheme is one class and one entry, not an ``if`` in the engine.
+Only ``solids_bonus`` (payments.md, the default) is implemented so far.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hub.errors import UserError
+from hub.payments.money import EXACT, ZERO, parse_decimal, round_half_up
+
+DEFAULT_TIMEZONE = "America/Lima"
+DEFAULT_CURRENCY = "PEN"
+DEFAULT_REFERENCE_SOLIDS_PCT = Decimal("11.5")
+SOLIDS_PLACES = Decimal("0.01")  # TS is priced as printed on the receipt
+
+
+class _Required:
+    """Marker for a key without a default."""
+
+
+REQUIRED: Any = _Required()
+
+
+class _Table:
+    """One TOML table being read: typed getters that say which file and key is wrong.
+
+    Every key read is remembered so that `finish` can reject the ones left
+    over: a misspelt ``bonus_per_tenths`` must not silently mean "no bonus".
+    """
+
+    def __init__(self, path: Path | str, name: str | None, data: dict[str, Any]):
+        self._path = path
+        self._name = name
+        self._data = data
+        self._read: set[str] = set()
+
+    def where(self, key: str | None = None) -> str:
+        parts = [f"[{self._name}]"] if self._name else []
+        if key is not None:
+            parts.append(key)
+        return f"{self._path}: {' '.join(parts)}" if parts else str(self._path)
+
+    def error(self, key: str | None, reason: str) -> UserError:
+        return UserError(f"{self.where(key)}: {reason}")
+
+    def _get(self, key: str, default: Any) -> Any:
+        self._read.add(key)
+        if key in self._data:
+            return self._data[key]
+        if default is REQUIRED:
+            raise self.error(key, "missing (required)")
+        return default
+
+    def decimal(
+        self,
+        key: str,
+        default: Any = REQUIRED,
+        minimum: Decimal | None = None,
+        maximum: Decimal | None = None,
+    ) -> Decimal:
+        """A decimal written as a string (``"1.03"``) or an integer (``8``)."""
+        value = self._get(key, default)
+        if isinstance(value, Decimal) or value is None:
+            return value
+        if isinstance(value, bool):
+            raise self.error(key, f"not a decimal: {value!r}")
+        if isinstance(value, float):
+            raise self.error(
+                key, f"write decimals as quoted strings ({key} = \"{value}\"), not as a TOML float"
+            )
+        if isinstance(value, int):
+            number = Decimal(value)
+        elif isinstance(value, str):
+            try:
+                number = parse_decimal(value)
+            except ValueError as exc:
+                raise self.error(key, str(exc)) from None
+        else:
+            raise self.error(key, f"not a decimal: {value!r}")
+        if minimum is not None and number < minimum:
+            raise self.error(key, f"must be at least {minimum}, not {value!r}")
+        if maximum is not None and number > maximum:
+            raise self.error(key, f"must be at most {maximum}, not {value!r}")
+        return number
+
+    def string(self, key: str, default: Any = REQUIRED) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str):
+            raise self.error(key, f"must be a quoted string, not {value!r}")
+        return value
+
+    def table(self, key: str, required: bool) -> _Table | None:
+        value = self._get(key, REQUIRED if required else None)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.error(key, "must be a table")
+        return _Table(self._path, key if self._name is None else f"{self._name}.{key}", value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._read)
+        if unknown:
+            known = ", ".join(sorted(self._read))
+            raise self.error(unknown[0], f"unknown key (known keys: {known})")
+
+
+class PriceScheme(Protocol):
+    """What the engine needs from a scheme: the quality price of one litre.
+
+    ``solids_pct`` is the delivery's total solids already rounded to two
+    decimals (as printed). Schemes priced on other measures (kg of solids,
+    fat and SNF bands) would take the delivery's ``weight_kg`` / ``fat_pct``
+    here as well when they are added.
+    """
+
+    name: ClassVar[str]
+
+    def price_per_liter(self, solids_pct: Decimal) -> Decimal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SolidsBonus:
+    """Base price per litre with a bonus or penalty per tenth of a point of TS.
+
+    Above ``reference_solids_pct`` each *complete* tenth earns
+    ``bonus_per_tenth``; below it each *started* tenth costs
+    ``penalty_per_tenth``. Amounts in currency per litre, TS in %.
+    """
+
+    name: ClassVar[str] = "solids_bonus"
+
+    base_per_liter: Decimal
+    bonus_per_tenth: Decimal
+    penalty_per_tenth: Decimal
+    reference_solids_pct: Decimal = DEFAULT_REFERENCE_SOLIDS_PCT
+
+    @classmethod
+    def from_table(cls, table: _Table) -> SolidsBonus:
+        return cls(
+            base_per_liter=table.decimal("base_per_liter", minimum=ZERO),
+            bonus_per_tenth=table.decimal("bonus_per_tenth", minimum=ZERO),
+            penalty_per_tenth=table.decimal("penalty_per_tenth", minimum=ZERO),
+            reference_solids_pct=table.decimal(
+                "reference_solids_pct", DEFAULT_REFERENCE_SOLIDS_PCT, ZERO, Decimal(100)
+            ),
+        )
+
+    def price_per_liter(self, solids_pct: Decimal) -> Decimal:
+        """Quality price per litre for TS ``solids_pct`` (2 decimals), never below zero."""
+        difference = solids_pct - self.reference_solids_pct
+        if difference >= 0:
+            tenths = (difference * 10).to_integral_value(rounding=ROUND_FLOOR)
+            price = self.base_per_liter + self.bonus_per_tenth * tenths
+        else:
+            tenths = (-difference * 10).to_integral_value(rounding=ROUND_CEILING)
+            price = self.base_per_liter - self.penalty_per_tenth * tenths
+        return max(price, ZERO)
+
+
+# Scheme name in the pricing file -> class reading its keys from [price].
+SCHEMES: dict[str, type] = {SolidsBonus.name: SolidsBonus}
+# Named in payments.md; accepted names so the error says "not yet", not "unknown".
+PLANNED_SCHEMES = ("per_kg_solids", "fat_snf_chart")
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """An association's payment settings (one pricing file).
+
+    Money in ``currency`` per litre, temperatures in °C.
+    ``chilled_max_temp_c`` is None when no chilled bonus is paid.
+    """
+
+    scheme: PriceScheme
+    timezone: ZoneInfo = ZoneInfo(DEFAULT_TIMEZONE)
+    currency: str = DEFAULT_CURRENCY
+    chilled_bonus_per_liter: Decimal = ZERO
+    chilled_max_temp_c: Decimal | None = None
+    contribution_per_liter: Decimal = ZERO
+    association: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPrice:
+    """How one delivery was priced.
+
+    ``solids_pct``: TS as rounded for pricing (None when not measured);
+    ``price_per_liter``: currency per litre including any chilled bonus
+    (0 for a rejected delivery); ``value``: litres × price, exact.
+    """
+
+    solids_pct: Decimal | None
+    price_per_liter: Decimal
+    value: Decimal
+    chilled: bool
+
+
+def price_delivery(
+    pricing: Pricing,
+    liters: Decimal,
+    solids_pct: Decimal | None,
+    accepted: bool,
+    milk_temp_c: Decimal | None = None,
+) -> DeliveryPrice:
+    """Price one delivery of ``liters`` L with total solids ``solids_pct`` %.
+
+    This is the whole per-delivery rule of payments.md in one place; a
+    vectorised version must give the same ``value`` for every delivery.
+    Rejected deliveries are worth 0. The chilled bonus is added after the
+    quality price is floored at zero: it pays for the cold chain, which was
+    kept even when the milk was poor.
+    """
+    rounded = None if solids_pct is None else round_half_up(solids_pct, SOLIDS_PLACES)
+    if not accepted:
+        return DeliveryPrice(rounded, ZERO, ZERO, False)
+    if rounded is None:
+        raise ValueError("an accepted delivery needs solids_pct to be priced")
+    with localcontext(EXACT):
+        price = pricing.scheme.price_per_liter(rounded)
+        chilled = (
+            pricing.chilled_bonus_per_liter > 0
+            and pricing.chilled_max_temp_c is not None
+            and milk_temp_c is not None
+            and milk_temp_c <= pricing.chilled_max_temp_c
+        )
+        if chilled:
+            price += pricing.chilled_bonus_per_liter
+        return DeliveryPrice(rounded, price, liters * price, chilled)
+
+
+def load_pricing(path: Path | str) -> Pricing:
+    """Read and check a pricing TOML file; UserError naming the file and key."""
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read pricing file: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    return pricing_from_dict(data, path)
+
+
+def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pricing:
+    """Build `Pricing` from parsed TOML ``data``; ``path`` only labels errors."""
+    top = _Table(path, None, data)
+    timezone_name = top.string("timezone", DEFAULT_TIMEZONE)
+    try:
+        timezone = ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise top.error("timezone", f"unknown time zone {timezone_name!r} (e.g. America/Lima, America/La_Paz)") from None
+    currency = top.string("currency", DEFAULT_CURRENCY)
+    if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
+        raise top.error("currency", f"expected a 3-letter ISO code such as PEN or BOB, not {currency!r}")
+    association = top.string("association", "")
+
+    price = top.table("price", required=True)
+    assert price is not None
+    scheme_name = price.string("scheme", SolidsBonus.name)
+    scheme_class = SCHEMES.get(scheme_name)
+    if scheme_class is None:
+        if scheme_name in PLANNED_SCHEMES:
+            reason = f"scheme {scheme_name!r} is not supported yet"
+        else:
+            reason = f"unknown scheme {scheme_name!r}"
+        raise price.error("scheme", f"{reason} (supported: {', '.join(sorted(SCHEMES))})")
+    scheme = scheme_class.from_table(price)
+    chilled_bonus = price.decimal("chilled_bonus_per_liter", ZERO, minimum=ZERO)
+    chilled_max = price.decimal("chilled_max_temp_c", None, Decimal(-5), Decimal(40))
+    if chilled_bonus > 0 and chilled_max is None:
+        raise price.error("chilled_max_temp_c", "missing (required when chilled_bonus_per_liter is above zero)")
+    price.finish()
+
+    fees = top.table("fees", required=False)
+    contribution = ZERO
+    if fees is not None:
+        contribution = fees.decimal("contribution_per_liter", ZERO, minimum=ZERO)
+        fees.finish()
+    top.finish()
+
+    return Pricing(
+        scheme=scheme,
+        timezone=timezone,
+        currency=currency,
+        chilled_bonus_per_liter=chilled_bonus,
+        chilled_max_temp_c=chilled_max,
+        contribution_per_liter=contribution,
+        association=association,
+    )

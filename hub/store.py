@@ -1,0 +1,42 @@
+"""Reading deliveries back from InfluxDB for a period (payments, export)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+from .influx import InfluxV1
+from .payments.periods import Period
+from .payments.records import Delivery
+
+
+def _dec(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    # InfluxDB returns JSON numbers; repr keeps what the station sent (24.615).
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def period_deliveries(influx: InfluxV1, period: Period, tz: ZoneInfo,
+                      chunk_size: int = 10000) -> Iterator[Delivery]:
+    """The period's deliveries, in time order, read in chunks."""
+    start, end = period.bounds(tz)
+    q = ("SELECT id, liters, solids_pct, accepted, milk_temp_c, weight_kg, fat_pct, "
+         "reject_reason, center, station, producer FROM delivery "
+         f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
+    for row in influx.query(q, chunk_size=chunk_size):
+        ns = row["time"]
+        ts = datetime.fromtimestamp(ns // 1_000_000_000, tz).replace(
+            microsecond=(ns % 1_000_000_000) // 1000)
+        yield Delivery(
+            id=row["id"], producer=row["producer"], ts=ts, liters=_dec(row["liters"]),
+            solids_pct=_dec(row.get("solids_pct")), accepted=bool(row["accepted"]),
+            milk_temp_c=_dec(row.get("milk_temp_c")), center=row.get("center"),
+            station=row.get("station"), weight_kg=_dec(row.get("weight_kg")),
+            fat_pct=_dec(row.get("fat_pct")), reject_reason=row.get("reject_reason"))

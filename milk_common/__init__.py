@@ -1,0 +1,1 @@
+"""Small pieces that the station and the hub share (errors, config loading)."""
