@@ -152,6 +152,11 @@ class Ingest:
         self._client.connect_async(mc.host, mc.port, mc.keepalive_s, clean_start=False,
                                    properties=props)
         self._client.loop_start()
+        try:
+            self.influx.create_database()
+            self._database_ready = True
+        except InfluxError as exc:  # not fatal: retried before the first write
+            self._error(f"cannot create the database yet: {exc}")
         last_status = 0.0
         try:
             while not self._stop.is_set():

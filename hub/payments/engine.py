@@ -11,6 +11,7 @@ rules name, each half-up to the cent:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -109,9 +110,9 @@ class Fortnight:
 
     def row(self, producer: str) -> ProducerRow:
         """The row of ``producer``; UserError when the producer has none this period."""
-        for row in self.rows:
-            if row.producer == producer:
-                return row
+        index = bisect_left(self.rows, producer, key=lambda row: row.producer)  # rows are sorted
+        if index < len(self.rows) and self.rows[index].producer == producer:
+            return self.rows[index]
         raise UserError(f"producer {producer!r} has no statement in period {self.period}")
 
 

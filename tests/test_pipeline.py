@@ -1,0 +1,175 @@
+"""Station outbox -> Mosquitto -> hub ingest -> InfluxDB, on the real servers:
+counts, totals, a hub that is down while stations publish, a crash, and an
+InfluxDB outage. Nothing may be lost and nothing stored twice."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from collector_station.devices import TimedAnalysis
+from collector_station.intake import build_delivery
+from collector_station.outbox import Outbox
+from collector_station.protocols import Analysis
+from collector_station.publisher import OutboxPublisher, station_topic
+from collector_station.quality import QualityLimits
+from hub.influx import InfluxError, InfluxV1
+
+from .conftest import wait_until
+
+LIMA = ZoneInfo("America/Lima")
+pytestmark = pytest.mark.servers
+
+
+def make_records(n: int, *, center: str, station: str, start: datetime, seed: int = 1):
+    rng = random.Random(seed)
+    for i in range(n):
+        analysis = TimedAnalysis(Analysis(density_g_ml=Decimal(f"{rng.uniform(1.027, 1.034):.4f}"),
+                                          temp_c=Decimal(f"{rng.uniform(12, 22):.1f}")), 0.0, i)
+        yield build_delivery(center=center, station=station, producer=f"p{rng.randrange(20):03d}",
+                             ts=start + timedelta(minutes=i), weight_kg=Decimal(f"{rng.uniform(5, 40):.2f}"),
+                             analysis=analysis, formula="richmond", limits=QualityLimits())
+
+
+def record_all(outbox: Outbox, records, center: str, station: str) -> list[dict]:
+    topic = station_topic(center, station, "delivery")
+    return [outbox.record_delivery(r, topic) for r in records]
+
+
+def publisher_for(outbox: Outbox, servers, center: str, station: str) -> OutboxPublisher:
+    return OutboxPublisher(outbox, center=center, station=station, host="127.0.0.1",
+                           port=servers.mqtt_port, reconnect_max_s=0.5)
+
+
+def stored(servers, database: str, query: str = "SELECT COUNT(liters) FROM delivery") -> int:
+    try:
+        rows = list(InfluxV1(servers.influxdb.url, database).query(query))
+    except InfluxError as exc:
+        if "database not found" in str(exc):
+            return 0
+        raise
+    return rows[0]["count"] if rows else 0
+
+
+def hub_connected(hub) -> bool:
+    status = Path(hub.config_path).parent / "hub-data" / "ingest-status.json"
+    try:
+        return json.loads(status.read_text())["connected"]
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def hub_status(hub) -> dict:
+    return json.loads((Path(hub.config_path).parent / "hub-data" / "ingest-status.json").read_text())
+
+
+def test_deliveries_reach_influx_once_with_totals(servers, hub, tmp_path, unique):
+    hub.start()
+    wait_until(lambda: hub_connected(hub), message="hub connected")
+    outbox = Outbox(tmp_path / "station.sqlite3")
+    start = datetime(2026, 11, 3, 6, 0, tzinfo=LIMA)
+    sent = record_all(outbox, make_records(120, center=unique, station="s1", start=start), unique, "s1")
+    publisher = publisher_for(outbox, servers, unique, "s1").start()
+    try:
+        wait_until(lambda: stored(servers, hub.database) == 120, message="120 deliveries stored")
+        wait_until(lambda: outbox.backlog() == 0, message="outbox drained")
+    finally:
+        publisher.stop()
+    # Every value arrives as recorded: sum of litres and of litre-weighted solids.
+    rows = list(InfluxV1(servers.influxdb.url, hub.database).query(
+        "SELECT id, liters, solids_pct, accepted, producer FROM delivery"))
+    assert sorted(r["id"] for r in rows) == sorted(d["id"] for d in sent)
+    assert sum(Decimal(repr(r["liters"])) for r in rows) == sum(Decimal(repr(d["liters"])) for d in sent)
+    by_id = {d["id"]: d for d in sent}
+    for r in rows:
+        assert r["solids_pct"] == by_id[r["id"]]["solids_pct"]
+        assert r["producer"] == by_id[r["id"]]["producer"]
+        assert r["accepted"] is True
+    # Re-sending everything (a lost PUBACK, a restored backup) adds nothing.
+    for d in sent:
+        outbox.enqueue(station_topic(unique, "s1", "delivery"), d)
+    publisher = publisher_for(outbox, servers, unique, "s1").start()
+    try:
+        wait_until(lambda: outbox.backlog() == 0, message="duplicates sent")
+        wait_until(lambda: hub_status(hub)["stored_messages"] >= 240, message="duplicates stored")
+    finally:
+        publisher.stop()
+    assert stored(servers, hub.database) == 120
+
+
+def test_hub_down_while_stations_publish_backlog_over_1000(servers, hub, tmp_path, unique):
+    # The hub's persistent session must exist before it goes away.
+    hub.start()
+    wait_until(lambda: hub_connected(hub), message="hub connected")
+    hub.stop()
+    stations = ["s1", "s2"]
+    outboxes, publishers, expected = [], [], 0
+    start = datetime(2026, 11, 5, 5, 30, tzinfo=LIMA)
+    for i, station in enumerate(stations):
+        outbox = Outbox(tmp_path / f"{station}.sqlite3")
+        record_all(outbox, make_records(800, center=unique, station=station, start=start, seed=i),
+                   unique, station)
+        expected += 800
+        outboxes.append(outbox)
+        publishers.append(publisher_for(outbox, servers, unique, station).start())
+    try:
+        # The broker acknowledged all 1,600 while the hub was down.
+        wait_until(lambda: all(o.backlog() == 0 for o in outboxes), timeout_s=60, message="published")
+        assert stored(servers, hub.database) == 0
+        hub.start()
+        wait_until(lambda: stored(servers, hub.database) == expected, timeout_s=60,
+                   message=f"{expected} stored after restart")
+        # Crash the hub in the middle of a second backlog: redelivered, stored once.
+        wait_until(lambda: hub_status(hub)["backlog"] == 0)
+        record_all(outboxes[0], make_records(600, center=unique, station="s1",
+                                             start=start + timedelta(days=1), seed=7), unique, "s1")
+        publishers[0].wake()
+        wait_until(lambda: stored(servers, hub.database) > expected, timeout_s=30, interval_s=0.02)
+        hub.kill()
+        wait_until(lambda: outboxes[0].backlog() == 0, timeout_s=60)
+        hub.start()
+        wait_until(lambda: stored(servers, hub.database) == expected + 600, timeout_s=60,
+                   message="second backlog stored once")
+    finally:
+        for p in publishers:
+            p.stop()
+
+
+def test_influxdb_down_nothing_lost(servers, hub, tmp_path, unique):
+    hub.start()
+    wait_until(lambda: hub_connected(hub), message="hub connected")
+    outbox = Outbox(tmp_path / "station.sqlite3")
+    publisher = publisher_for(outbox, servers, unique, "s1").start()
+    start = datetime(2026, 11, 9, 6, 0, tzinfo=LIMA)
+    try:
+        record_all(outbox, make_records(50, center=unique, station="s1", start=start), unique, "s1")
+        publisher.wake()
+        wait_until(lambda: stored(servers, hub.database) == 50)
+        servers.influxdb.stop()
+        try:
+            record_all(outbox, make_records(400, center=unique, station="s1",
+                                            start=start + timedelta(hours=2), seed=3), unique, "s1")
+            publisher.wake()
+            # The failure surfaces: counted and named in the hub's status.
+            wait_until(lambda: hub_status(hub)["write_failures"] > 0, message="write failure seen")
+            assert "InfluxDB" in hub_status(hub)["last_error"]
+            wait_until(lambda: outbox.backlog() == 0, message="station drained to the broker")
+            # The hub crashes while holding unstored messages: it had not
+            # acknowledged them, so the broker gives them to the next run.
+            hub.kill()
+            (Path(hub.config_path).parent / "hub-data" / "ingest-status.json").unlink()
+            hub.start()
+            wait_until(lambda: hub_connected(hub) and hub_status(hub)["write_failures"] > 0,
+                       message="restarted hub retrying")
+        finally:
+            servers.influxdb.start()
+        wait_until(lambda: stored(servers, hub.database) == 450, timeout_s=60,
+                   message="all 450 stored after InfluxDB came back")
+    finally:
+        publisher.stop()
