@@ -90,7 +90,9 @@ class SerialInstrument:
         while not self._stop.is_set():
             try:
                 self._open()
-            except (serial.SerialException, OSError, ValueError) as exc:
+            # termios.error is no OSError: a port vanishing while it is being
+            # configured raises it. Nothing may end this thread.
+            except Exception as exc:
                 if self.connected or self.reopen_count == 0:
                     log.warning("%s: cannot open %s: %s", self.name, self.port, exc)
                     self.on_status(self.name, "disconnected")
@@ -105,7 +107,9 @@ class SerialInstrument:
             # A new connection may start mid-frame: the parser resynchronises.
             try:
                 while not self._stop.is_set():
-                    data = self._serial.read(256)
+                    # Whatever is waiting, or block for one byte up to the
+                    # timeout: read(256) would sit until 256 bytes arrived.
+                    data = self._serial.read(self._serial.in_waiting or 1)
                     if data:
                         for event in self.parser.feed(data):
                             if isinstance(event, ParseError):
@@ -113,7 +117,7 @@ class SerialInstrument:
                             self.on_event(event)
                     elif not os.path.exists(self.port) and "://" not in self.port:
                         raise serial.SerialException("port vanished")
-            except (serial.SerialException, OSError) as exc:
+            except Exception as exc:
                 log.warning("%s: lost %s: %s", self.name, self.port, exc)
                 self.connected = False
                 self.on_status(self.name, "disconnected")

@@ -136,10 +136,11 @@ class Mosquitto:
     def pidfile(self) -> Path:
         return self.run_dir / "mosquitto.server.pid"
 
-    def start(self, timeout_s: float = 10.0) -> None:
+    def start(self, timeout_s: float = 10.0) -> bool:
+        """Start it; False when it was already running (then it is left alone)."""
         pid = _read_pid(self.pidfile)
         if pid and _pid_alive(pid) and _port_open(self.port):
-            return
+            return False
         if _port_open(self.port):
             raise RuntimeError(f"port {self.port} is already taken by another program")
         data = self.run_dir / "mosquitto-data"
@@ -166,7 +167,7 @@ class Mosquitto:
             if proc.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: see {self.run_dir}/mosquitto.log")
             if _port_open(self.port):
-                return
+                return True
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout_s}s")
 
@@ -198,10 +199,11 @@ class InfluxDB:
         except requests.RequestException:
             return False
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 30.0) -> bool:
+        """Start it; False when it was already running (then it is left alone)."""
         pid = _read_pid(self.pidfile)
         if pid and _pid_alive(pid) and self.ping():
-            return
+            return False
         if _port_open(self.http_port):
             raise RuntimeError(f"port {self.http_port} is already taken by another program")
         if not self.rpc_port:
@@ -226,7 +228,7 @@ class InfluxDB:
             if proc.poll() is not None:
                 raise RuntimeError(f"influxd exited: see {self.run_dir}/influxd.log")
             if self.ping():
-                return
+                return True
             time.sleep(0.05)
         raise RuntimeError(f"influxd did not answer /ping within {timeout_s}s")
 
@@ -249,10 +251,12 @@ class Servers:
         self.mosquitto = Mosquitto(self.run_dir, self.mqtt_port)
         self.influxdb = InfluxDB(self.run_dir, self.influx_port)
 
-    def start(self) -> None:
-        self.mosquitto.start()
-        self.influxdb.start()
+    def start(self) -> bool:
+        """Start both; True when this call started at least one of them."""
+        started = self.mosquitto.start()
+        started = self.influxdb.start() or started
         (self.run_dir / "ports").write_text(f"{self.mqtt_port} {self.influx_port}\n")
+        return started
 
     def stop(self) -> None:
         self.mosquitto.stop()

@@ -25,7 +25,9 @@ class Section(BaseModel):
 
 def describe_validation_error(source: str, exc: ValidationError) -> str:
     """`station.toml: [scale] baudrate: Input should be a valid integer` (first error)."""
-    err = exc.errors()[0]
+    # A misspelt key also makes the right one "missing": name the typo first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     loc = [str(p) for p in err["loc"]]
     if err["type"] == "extra_forbidden":
         message = "unknown key"

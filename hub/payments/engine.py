@@ -65,8 +65,9 @@ class ProducerRow:
 
     Money in the pricing currency, rounded to the cent. ``liters_exact`` is
     the exact sum of accepted litres; ``carried_in`` is the unpaid balance
-    brought from earlier periods; ``deductions`` is what was actually
-    deducted and ``carried_over`` what fell due but could not be.
+    brought from earlier periods; ``due`` is that balance plus the
+    installments (``charges``) falling due now; ``deductions`` is what was
+    actually deducted and ``carried_over`` what fell due but could not be.
     """
 
     producer: str
@@ -80,6 +81,7 @@ class ProducerRow:
     carried_over: Decimal
     net: Decimal
     carried_in: Decimal = ZERO
+    due: Decimal = ZERO
     lines: tuple[DeliveryLine, ...] = ()
     charges: tuple[Charge, ...] = ()
 
@@ -88,10 +90,6 @@ class ProducerRow:
         """Accepted litres as printed: the exact sum rounded half-up to 2 decimals."""
         return round_half_up(self.liters_exact)
 
-    @property
-    def due(self) -> Decimal:
-        """Everything that fell due this period: carried-in balance plus installments."""
-        return self.carried_in + sum((charge.amount for charge in self.charges), ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +199,7 @@ def _producer_row(
         carried_over=due - deductions,
         net=gross - fees - deductions,
         carried_in=carried_in,
+        due=due,
         lines=tuple(lines),
         charges=tuple(charges),
     )
@@ -210,22 +209,23 @@ def _producer_row(
 def _total_row(rows: list[ProducerRow], solids_liters: Decimal) -> ProducerRow:
     """Counts and money as printed on the rows; litres and average from exact sums."""
 
-    def money(field: str) -> Decimal:
+    def column(field: str) -> Decimal:
         return sum((getattr(row, field) for row in rows), ZERO)
 
-    liters_exact = money("liters_exact")
+    liters_exact = column("liters_exact")
     return ProducerRow(
         producer=TOTAL,
         deliveries=sum(row.deliveries for row in rows),
         rejected=sum(row.rejected for row in rows),
         liters_exact=liters_exact,
         avg_solids_pct=mean_half_up(solids_liters, liters_exact) if liters_exact > 0 else None,
-        gross=money("gross"),
-        fees=money("fees"),
-        deductions=money("deductions"),
-        carried_over=money("carried_over"),
-        net=money("net"),
-        carried_in=money("carried_in"),
+        gross=column("gross"),
+        fees=column("fees"),
+        deductions=column("deductions"),
+        carried_over=column("carried_over"),
+        net=column("net"),
+        carried_in=column("carried_in"),
+        due=column("due"),
     )
 
 

@@ -101,12 +101,16 @@ class _Table:
         return value
 
     def table(self, key: str, required: bool) -> _Table | None:
-        value = self._get(key, REQUIRED if required else None)
+        name = key if self._name is None else f"{self._name}.{key}"
+        self._read.add(key)
+        value = self._data.get(key)
         if value is None:
+            if required:
+                raise UserError(f"{self._path}: [{name}]: missing table (required)")
             return None
         if not isinstance(value, dict):
-            raise self.error(key, "must be a table")
-        return _Table(self._path, key if self._name is None else f"{self._name}.{key}", value)
+            raise self.error(key, f"must be a table [{name}], not {value!r}")
+        return _Table(self._path, name, value)
 
     def finish(self) -> None:
         unknown = sorted(set(self._data) - self._read)

@@ -282,17 +282,20 @@ def _statement_file_name(producer: str) -> str:
     return f"{producer}.txt"
 
 
+OUTPUT_NAMES = ("statements", "statements.txt", "statements.csv")
+
+
 def write_outputs(out_dir: Path | str, fortnight: Fortnight, lang: str = "es") -> None:
     """Write ``statements.csv``, ``statements.txt`` and ``statements/<producer>.txt`` in ``out_dir``.
 
     Everything is rendered first and written into a hidden staging folder in
-    ``out_dir``, then moved into place by renames, so that a failure leaves
-    the previous outputs (or none) rather than a partial set. The CSV is
-    moved last: when it is new, the rest is too. Statements of producers
-    absent from this fortnight do not survive from an earlier run.
+    ``out_dir``, then swapped into place by renames; if any step fails the
+    previous outputs (or none) are put back, so that a failure never leaves
+    a partial or mixed set. Statements of producers absent from this
+    fortnight do not survive from an earlier run.
     """
     out_dir = Path(out_dir)
-    files = {
+    contents = {
         "statements.csv": statements_csv_text(fortnight),
         "statements.txt": render_table(fortnight, lang),
     }
@@ -308,28 +311,37 @@ def write_outputs(out_dir: Path | str, fortnight: Fortnight, lang: str = "es") -
     try:
         # (mkdtemp makes `staging` private, but it is removed at the end: what
         # is moved out of it was created with the usual permissions.)
-        pages_dir = staging / "statements"
-        pages_dir.mkdir()
+        (staging / "new" / "statements").mkdir(parents=True)
         for name, text in producer_pages.items():
-            (pages_dir / name).write_text(text, encoding="utf-8")
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-
-        target_pages = out_dir / "statements"
-        previous_pages = staging / "previous-statements"
-        if target_pages.exists():
-            target_pages.rename(previous_pages)
-        try:
-            pages_dir.rename(target_pages)
-        except OSError:
-            if previous_pages.exists():
-                previous_pages.rename(target_pages)
-            raise
-        for name in ("statements.txt", "statements.csv"):
-            os.replace(staging / name, out_dir / name)
+            (staging / "new" / "statements" / name).write_text(text, encoding="utf-8")
+        for name, text in contents.items():
+            (staging / "new" / name).write_text(text, encoding="utf-8")
+        _swap_into_place(staging, out_dir)
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot write statements: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)
 
+
+def _swap_into_place(staging: Path, out_dir: Path) -> None:
+    """Move ``staging/new/*`` to ``out_dir``, keeping the old outputs in ``staging/old`` until done.
+
+    Renames within one folder are cheap and atomic; on failure the ones done
+    are undone in reverse order before the error goes on.
+    """
+    (staging / "old").mkdir()
+    done: list[tuple[Path, Path]] = []
+    try:
+        for name in OUTPUT_NAMES:
+            if (out_dir / name).exists():
+                os.rename(out_dir / name, staging / "old" / name)
+                done.append((out_dir / name, staging / "old" / name))
+        for name in OUTPUT_NAMES:
+            os.rename(staging / "new" / name, out_dir / name)
+            done.append((staging / "new" / name, out_dir / name))
+    except OSError:
+        for source, target in reversed(done):
+            with contextlib.suppress(OSError):
+                os.rename(target, source)
+        raise
