@@ -8,7 +8,6 @@ contribution 0.02 PEN/L.
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings

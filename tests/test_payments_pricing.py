@@ -205,3 +205,7 @@ def test_chilled_bonus_only_at_or_below_the_limit_and_with_a_known_temperature()
 def test_accepted_delivery_without_solids_cannot_be_priced():
     with pytest.raises(ValueError):
         price_delivery(CONTRACT, D(10), None, True)
+
+
+def test_zone_is_an_alias_of_timezone():
+    assert CONTRACT.zone is CONTRACT.timezone

@@ -113,6 +113,13 @@ def test_write_outputs(tmp_path, fortnight):
     assert (out / "statements" / "p003.txt").read_text() == render_producer_statement(fortnight, "p003")
     assert sorted(p.name for p in out.iterdir()) == ["statements", "statements.csv", "statements.txt"]
 
+    # A second run replaces everything, including pages of producers no longer present.
+    (out / "statements" / "p999.txt").write_text("stale")
+    write_outputs(out, fortnight, lang="en")
+    assert sorted(p.name for p in (out / "statements").iterdir()) == ["p001.txt", "p002.txt", "p003.txt", "p004.txt"]
+    assert "FORTNIGHT STATEMENT" in (out / "statements" / "p001.txt").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["statements", "statements.csv", "statements.txt"]
+
 
 def test_a_failure_leaves_the_previous_outputs_untouched(tmp_path, fortnight, monkeypatch):
     out = tmp_path / "out"

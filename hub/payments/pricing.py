@@ -25,11 +25,7 @@ DEFAULT_REFERENCE_SOLIDS_PCT = Decimal("11.5")
 SOLIDS_PLACES = Decimal("0.01")  # TS is priced as printed on the receipt
 
 
-class _Required:
-    """Marker for a key without a default."""
-
-
-REQUIRED: Any = _Required()
+REQUIRED: Any = object()  # default of a key that must be in the file
 
 
 class _Table:
@@ -193,6 +189,11 @@ class Pricing:
     chilled_max_temp_c: Decimal | None = None
     contribution_per_liter: Decimal = ZERO
     association: str = ""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Alias of `timezone` (the name hub/cli.py uses)."""
+        return self.timezone
 
 
 @dataclass(frozen=True, slots=True)
