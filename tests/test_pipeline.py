@@ -173,3 +173,56 @@ def test_influxdb_down_nothing_lost(servers, hub, tmp_path, unique):
                    message="all 450 stored after InfluxDB came back")
     finally:
         publisher.stop()
+
+
+def test_statement_from_influx_matches_station_records_and_export_round_trip(
+        servers, hub, tmp_path, unique):
+    """Station outbox -> broker -> hub -> InfluxDB -> statement, with a
+    delivery at 23:59 local on the 15th (the 16th in UTC) that must stay in -1."""
+    import csv
+    import subprocess
+    import sys
+
+    hub.start()
+    wait_until(lambda: hub_connected(hub))
+    outbox = Outbox(tmp_path / "station.sqlite3")
+    start = datetime(2026, 11, 15, 23, 30, tzinfo=LIMA)       # 23:30 .. 23:59 on the 15th
+    first = record_all(outbox, make_records(30, center=unique, station="s1", start=start, seed=5),
+                       unique, "s1")
+    late = record_all(outbox, make_records(5, center=unique, station="s1",
+                                           start=datetime(2026, 11, 16, 0, 0, tzinfo=LIMA), seed=6),
+                      unique, "s1")
+    publisher = publisher_for(outbox, servers, unique, "s1").start()
+    try:
+        wait_until(lambda: stored(servers, hub.database) == 35)
+    finally:
+        publisher.stop()
+    pricing = Path(__file__).resolve().parent.parent / "examples" / "pricing.toml"
+    run = lambda *args: subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True,
+                                       text=True, timeout=60)
+    out1 = tmp_path / "from-influx"
+    proc = run("payments", "--period", "2026-11-1", "--pricing", str(pricing), "--out", str(out1),
+               "--config", str(hub.config_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((out1 / "statements.csv").open()))
+    total = rows[-1]
+    assert total["producer"] == "TOTAL"
+    assert int(total["deliveries"]) == 30        # the 5 from the 16th are in -2
+    expected_l = sum(Decimal(repr(d["liters"])) for d in first).quantize(Decimal("0.01"))
+    assert Decimal(total["liters"]) == expected_l
+    assert sum(int(r["deliveries"]) for r in rows[:-1]) == 30
+    # Export, then pay from the CSV: the same statement to the cent.
+    exported = tmp_path / "deliveries.csv"
+    proc = run("export", "--period", "2026-11-1", "--out", str(exported), "--config", str(hub.config_path))
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(csv.DictReader(exported.open()))) == 30
+    out2 = tmp_path / "from-csv"
+    proc = run("payments", "--period", "2026-11-1", "--pricing", str(pricing), "--out", str(out2),
+               "--deliveries", str(exported), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (out2 / "statements.csv").read_text() == (out1 / "statements.csv").read_text()
+    proc = run("payments", "--period", "2026-11-2", "--pricing", str(pricing), "--out",
+               str(tmp_path / "p2"), "--config", str(hub.config_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert list(csv.DictReader((tmp_path / "p2" / "statements.csv").open()))[-1]["deliveries"] == "5"
+    assert len(late) == 5
