@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+from milk_common.cli import OneLineParser, run_commands
 
 from .errors import UserError
 from .quality import FORMULAS, assess, flags_text
@@ -34,16 +35,11 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="collector-station", description="Milk intake bench station")
+    parser = OneLineParser(prog="collector-station", description="Milk intake bench station")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = sub.add_parser("run", help="run the bench service")
     run.add_argument("--config", required=True, help="station.toml")
@@ -191,19 +187,7 @@ COMMANDS = {"run": cmd_run, "simulate": cmd_simulate, "assess": cmd_assess, "par
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return COMMANDS[args.command](args)
-    except UserError as exc:
-        sys.stderr.write(f"collector-station: {exc}\n")
-        return 2
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
-
+    return run_commands("collector-station", build_parser(), COMMANDS, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

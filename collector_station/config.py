@@ -9,11 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from milk_common.config import Section, load_model
+from milk_common.config import Section, known_timezone, load_model
 
 from .protocols import PARSERS
 from .quality import FORMULAS, QualityLimits
@@ -135,11 +135,7 @@ class StationConfig(Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_timezone(value)
 
     @property
     def zone(self) -> ZoneInfo:

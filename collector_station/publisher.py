@@ -13,7 +13,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt

@@ -17,7 +17,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal, ROUND_HALF_UP
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from collector_station.config import load_station_config

@@ -16,22 +16,18 @@ import logging
 import os
 import signal
 import sys
-import threading
+
+from milk_common.cli import OneLineParser, run_commands
 
 from .errors import UserError
 
 log = logging.getLogger("milk-hub")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="milk-hub", description="Milk collection hub")
+    parser = OneLineParser(prog="milk-hub", description="Milk collection hub")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     ing = sub.add_parser("ingest", help="store MQTT messages in InfluxDB")
     ing.add_argument("--config", required=True, help="hub.toml")
@@ -123,19 +119,7 @@ COMMANDS = {"ingest": cmd_ingest, "payments": cmd_payments, "export": cmd_export
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return COMMANDS[args.command](args)
-    except UserError as exc:
-        sys.stderr.write(f"milk-hub: {exc}\n")
-        return 2
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
-
+    return run_commands("milk-hub", build_parser(), COMMANDS, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -62,3 +62,13 @@ def load_model(model: type[M], path: str | Path) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise UserError(describe_validation_error(str(path), exc)) from None
+
+
+def known_timezone(value: str) -> str:
+    """A pydantic validator body: an IANA zone name, or a clear error."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value

@@ -5,7 +5,6 @@ import json
 import threading
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest

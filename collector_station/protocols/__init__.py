@@ -25,7 +25,7 @@ def detect_format(data: bytes) -> str | None:
     best, best_score = None, 0
     for name, cls in PARSERS.items():
         parser = cls()
-        events = parser.feed(data)
+        parser.feed(data)
         score = parser.frames - parser.errors * 0.5
         if parser.frames and score > best_score:
             best, best_score = name, score

@@ -9,7 +9,7 @@ resynchronises on the next frame terminator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from decimal import Decimal
 from typing import ClassVar
 
