@@ -1,0 +1,126 @@
+"""Throughput of the delivery path: station outbox -> broker -> hub -> InfluxDB.
+
+    .venv/bin/python bench/ingest_bench.py [--deliveries 20000]
+
+Starts its own Mosquitto and InfluxDB (devtools/servers.py, free ports,
+data in .run/bench-PID) and a real `milk-hub ingest` process, and prints:
+- outbox: deliveries committed per second at the station (SQLite WAL,
+  synchronous=FULL: one fsync per delivery, as at the bench);
+- publish: outbox rows sent and PUBACKed per second (QoS 1, one station);
+- ingest: deliveries stored in InfluxDB per second, measured from a backlog
+  the hub finds queued at the broker when it starts (the catch-up after an
+  outage, the hub's hardest case), and its peak RSS.
+Results are kept in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from collector_station.outbox import Outbox  # noqa: E402
+from collector_station.publisher import OutboxPublisher, station_topic  # noqa: E402
+from devtools.servers import Servers, ensure_installed, free_port  # noqa: E402
+from hub.influx import InfluxError, InfluxV1  # noqa: E402
+from tests.conftest import write_hub_config  # noqa: E402
+from tests.test_pipeline import make_records  # noqa: E402
+
+
+def count(influx: InfluxV1) -> int:
+    try:
+        rows = list(influx.query("SELECT COUNT(liters) FROM delivery"))
+    except InfluxError:
+        return 0
+    return rows[0]["count"] if rows else 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deliveries", type=int, default=20000)
+    args = parser.parse_args()
+    n = args.deliveries
+    ensure_installed(quiet=True)
+    run_dir = REPO / ".run" / f"bench-{os.getpid()}"
+    servers = Servers(run_dir, free_port(), free_port())
+    servers.start()
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=run_dir))
+    hub = None
+    try:
+        influx = InfluxV1(servers.influxdb.url, "bench")
+        config = write_hub_config(work / "hub.toml", mqtt_port=servers.mqtt_port,
+                                  influx_url=servers.influxdb.url, database="bench",
+                                  client_id="hub-bench", data_dir=work / "hub-data")
+        log = open(work / "hub.log", "ab")
+        cmd = [sys.executable, "-m", "hub", "--log-level", "WARNING", "ingest", "--config", str(config)]
+        # Create the hub's persistent session, then stop it: the backlog queues at the broker.
+        hub = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO)
+        status = work / "hub-data" / "ingest-status.json"
+        while not (status.exists() and '"connected": true' in status.read_text()):
+            time.sleep(0.05)
+        hub.terminate()
+        hub.wait()
+
+        outbox = Outbox(work / "station.sqlite3")
+        records = list(make_records(n, center="bench", station="s1",
+                                    start=datetime(2026, 11, 1, 5, 0, tzinfo=ZoneInfo("America/Lima"))))
+        topic = station_topic("bench", "s1", "delivery")
+        t0 = time.perf_counter()
+        for record in records:
+            outbox.record_delivery(record, topic)
+        t_outbox = time.perf_counter() - t0
+
+        publisher = OutboxPublisher(outbox, center="bench", station="s1", host="127.0.0.1",
+                                    port=servers.mqtt_port, max_inflight=100)
+        t0 = time.perf_counter()
+        publisher.start()
+        while outbox.backlog():
+            time.sleep(0.01)
+        t_publish = time.perf_counter() - t0
+        publisher.stop()
+
+        t0 = time.perf_counter()
+        hub = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO)
+        deadline = time.monotonic() + 600
+        while count(influx) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t_ingest = time.perf_counter() - t0
+        stored = count(influx)
+        rss = peak_rss_mb(hub.pid)
+        print(f"deliveries: {n}")
+        print(f"outbox:  {n / t_outbox:8.0f} deliveries/s committed (fsync each)")
+        print(f"publish: {n / t_publish:8.0f} messages/s PUBACKed (QoS 1, window 100)")
+        print(f"ingest:  {stored / t_ingest:8.0f} deliveries/s stored in InfluxDB from a broker backlog"
+              f" ({stored} of {n} in {t_ingest:.1f} s, hub start included)")
+        print(f"hub peak RSS: {rss:.0f} MB")
+        return 0 if stored == n else 1
+    finally:
+        if hub and hub.poll() is None:
+            hub.terminate()
+            hub.wait()
+        servers.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
