@@ -87,7 +87,7 @@ def main() -> int:
         topic = station_topic("bench", "s1", "delivery")
         t0 = time.perf_counter()
         for record in records:
-            outbox.record_delivery(record, topic)
+            outbox.record_delivery(record, topic, b"bench-key-0123456789")
         t_outbox = time.perf_counter() - t0
 
         publisher = OutboxPublisher(outbox, center="bench", station="s1", host="127.0.0.1",

@@ -3,7 +3,8 @@
     collector-station run --config station.toml
     collector-station simulate --dir DIR [--write-config station.toml]
     collector-station assess --density 1.031 --temp-c 15 [--fat 3.5] [--formula richmond] [--json]
-    collector-station parse --format ad|bridge|auto FILE|-
+    collector-station parse --format ad|sics|toledo|simple|lactoscan|ekomilk|bridge|auto FILE|-
+    collector-station coldchain replay TRACE.csv [--config station.toml]
 
 Exit status 0 on success; 2 with a one-line reason on standard error for a
 user's mistake (bad flag, bad file, bad config key). Never a traceback.
@@ -54,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--interval-s", type=float, default=20.0,
                      help="a producer's can arrives this often")
     sim.add_argument("--seed", type=int)
+    sim.add_argument("--scale-format", default="ad",
+                     choices=["ad", "sics", "toledo", "simple", "bridge"],
+                     help="the indicator to simulate (bridge: HX711 raw counts)")
+    sim.add_argument("--analyzer-format", default="bridge", choices=["bridge", "lactoscan", "ekomilk"],
+                     help="densimeter line (bridge) or milk analyzer")
+    sim.add_argument("--probes-per-tank", type=int, default=1, choices=range(1, 5), metavar="N")
+    sim.add_argument("--glitches", action="store_true",
+                     help="line noise, scale unplugged now and then, bad 1-Wire reads")
 
     ass = sub.add_parser("assess", help="quality of one density reading")
     ass.add_argument("--density", type=_decimal, required=True, help="g/mL as read")
@@ -65,9 +74,31 @@ def build_parser() -> argparse.ArgumentParser:
     ass.add_argument("--lang", choices=["es", "en"], default="es")
     ass.add_argument("--json", action="store_true")
 
+    ver = sub.add_parser("verify", help="check the station's delivery chain and signatures")
+    ver.add_argument("--config", required=True, help="station.toml")
+    ver.add_argument("--json", action="store_true")
+
+    pro = sub.add_parser("producers", help="the producer registry")
+    pro_sub = pro.add_subparsers(dest="producers_command", required=True, parser_class=OneLineParser)
+    imp = pro_sub.add_parser("import", help="load the registry from a CSV (code,name[,active,lab_fat_pct,lab_date])")
+    imp.add_argument("file")
+    imp.add_argument("--config", required=True)
+    lst = pro_sub.add_parser("list", help="print the registry")
+    lst.add_argument("--config", required=True)
+
     par = sub.add_parser("parse", help="decode a raw serial capture into JSON lines")
-    par.add_argument("--format", required=True, help="ad, bridge, ... or auto")
+    par.add_argument("--format", required=True,
+                     help="ad, sics, toledo, simple, lactoscan, ekomilk, bridge, or auto")
     par.add_argument("file", help="capture file, or - for standard input")
+
+    cold = sub.add_parser("coldchain", help="tank cold-chain tools")
+    cold_sub = cold.add_subparsers(dest="coldchain_command", required=True, parser_class=OneLineParser)
+    rep = cold_sub.add_parser("replay", help="replay a tank trace: one JSON line per state change")
+    rep.add_argument("trace", help="TRACE.csv (time, tank, temp_c, event)")
+    rep.add_argument("--config", help="station.toml (its [coldchain] section) or a coldchain TOML")
+    rep.add_argument("--lang", choices=["es", "en"], help="language of the reasons (default: config, es)")
+    rep.add_argument("--warnings", action="store_true",
+                     help="also print the early warnings (lines with `warning`, no `state`)")
     return parser
 
 
@@ -118,7 +149,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     out = sys.stdout
-    for event in parser.feed(data) + parser.feed(b"\n"):
+    for event in parser.feed(data) + parser.flush():
         record = event_to_json(event)
         record["format"] = fmt
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -139,18 +170,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _terminate)
 
     def _operator_input():
-        # A USB keypad is a keyboard: one producer code per line; `t` tares.
+        from .keypad import apply, parse_keypad
         for raw in sys.stdin:
-            entry = raw.strip()
-            if not entry:
-                continue
-            if entry.lower() in ("t", "tara", "tare"):
-                station.tare()
-            elif entry.lower() in ("q", "salir", "quit"):
+            if raw.strip() and not apply(station, parse_keypad(raw)):
                 stop.set()
                 return
-            else:
-                station.enter_producer(entry)
 
     if sys.stdin and not sys.stdin.closed:
         threading.Thread(target=_operator_input, daemon=True, name="operator").start()
@@ -165,7 +189,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import SimulatedBench, run_forever
-    bench = SimulatedBench(Path(args.dir), tanks=args.tanks, seed=args.seed).start()
+    bench = SimulatedBench(Path(args.dir), tanks=args.tanks, seed=args.seed,
+                           scale_format=args.scale_format, analyzer_format=args.analyzer_format,
+                           probes_per_tank=args.probes_per_tank,
+                           garbage_every=50 if args.glitches else 0).start()
     print(f"scale: {bench.scale_port.path}\ndensimeter: {bench.densimeter_port.path}\n"
           f"1-Wire: {bench.w1_dir}", flush=True)
     if args.write_config:
@@ -177,13 +204,78 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     try:
-        run_forever(bench, args.interval_s, args.seed, stop)
+        run_forever(bench, args.interval_s, args.seed, stop, glitches=args.glitches)
     finally:
         bench.stop()
     return 0
 
 
-COMMANDS = {"run": cmd_run, "simulate": cmd_simulate, "assess": cmd_assess, "parse": cmd_parse}
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain is intact, 1 at the first broken link."""
+    from milk_common.integrity import first_broken_link
+
+    from .config import load_station_config
+    from .i18n import text
+    from .outbox import Outbox
+    from .station import load_station_key
+    config = load_station_config(args.config)
+    path = Path(config.data_dir) / "station.sqlite3"
+    if not path.exists():
+        raise UserError(f"{path}: no station database here (check data_dir)")
+    outbox = Outbox(path)
+    try:
+        records = outbox.deliveries()
+    finally:
+        outbox.close()
+    broken = first_broken_link(records, load_station_key(config))
+    lang = config.language
+    if args.json:
+        print(json.dumps({"ok": broken is None, "records": len(records),
+                          "broken_seq": broken[0] if broken else None,
+                          "reason": broken[1] if broken else None}))
+    elif broken is None:
+        print(text(lang, "verify_ok", count=len(records)))
+    else:
+        print(text(lang, "verify_broken", seq=broken[0],
+                   reason=text(lang, f"verify_reason_{broken[1]}")))
+    return 0 if broken is None else 1
+
+
+def cmd_producers(args: argparse.Namespace) -> int:
+    from .config import load_station_config
+    from .registry import Registry
+    config = load_station_config(args.config)
+    registry = Registry(Path(config.data_dir) / "registry.sqlite3")
+    try:
+        if args.producers_command == "import":
+            count = registry.import_csv(args.file)
+            print(f"{count} productores registrados" if config.language == "es" else f"{count} producers registered")
+        else:
+            for producer in registry.all():
+                print(f"{producer.code}\t{producer.name}\t{'activo' if producer.active else 'inactivo'}")
+    finally:
+        registry.close()
+    return 0
+
+
+def cmd_coldchain(args: argparse.Namespace) -> int:
+    from .coldchain import TraceError, load_coldchain_settings, read_trace, replay
+    settings = load_coldchain_settings(args.config, args.lang)
+    try:
+        rows = read_trace(args.trace)
+    except TraceError as exc:
+        raise UserError(str(exc)) from None
+    out = sys.stdout
+    for row, changes, warnings in replay(rows, settings):
+        for change in changes:
+            out.write(json.dumps(change.to_json(row.time_text), ensure_ascii=False) + "\n")
+        if args.warnings:
+            for warning in warnings:
+                out.write(json.dumps(warning.to_json(row.time_text), ensure_ascii=False) + "\n")
+    return 0
+
+
+COMMANDS = {"coldchain": cmd_coldchain, "verify": cmd_verify, "producers": cmd_producers, "run": cmd_run, "simulate": cmd_simulate, "assess": cmd_assess, "parse": cmd_parse}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from milk_common.integrity import parse_key
 from milk_common.config import Section, known_timezone, load_model
 
-from .protocols import PARSERS
+from .protocols import ANALYSIS_FORMATS, PARSERS, WEIGHT_FORMATS
 from .quality import FORMULAS, QualityLimits
 
 IDENT = r"^[a-z0-9_-]{1,32}$"
@@ -31,6 +32,8 @@ class SerialPort(Section):
     parity: Literal["N", "E", "O", "M", "S"] = "N"
     stopbits: Literal[1, 2] = 1
     reopen_max_s: float = Field(30.0, gt=0, description="longest wait between reopen attempts")
+    poll_interval_s: float = Field(0.2, gt=0,
+                                   description="request interval for instruments that must be asked (sics)")
 
     @field_validator("format")
     @classmethod
@@ -51,6 +54,27 @@ class ScaleConfig(SerialPort):
     stable_window_s: float = Field(1.0, ge=0)
     stable_tolerance_kg: Decimal = Field(Decimal("0.02"), ge=0)
     max_capacity_kg: Decimal = Field(Decimal("300"), gt=0)
+    stale_after_s: float = Field(5.0, gt=0,
+                                 description="no weight for this long: the scale is not trusted")
+    # Host-side calibration of the HX711 bridge (format "bridge"): raw counts
+    # to kg. Found with `collector-station calibrate`-style two-point weighing.
+    counts_per_kg: Decimal = Field(Decimal("21000"), description="HX711 counts per kg")
+    offset_counts: int = Field(0, description="HX711 reading of the empty platform")
+    resolution_kg: Decimal = Field(Decimal("0.01"), gt=0)
+
+    @field_validator("format")
+    @classmethod
+    def _weighs(cls, value: str) -> str:
+        if value in PARSERS and value not in WEIGHT_FORMATS:
+            raise ValueError(f"{value!r} gives no weights (scale formats: {', '.join(WEIGHT_FORMATS)})")
+        return value
+
+    @field_validator("counts_per_kg")
+    @classmethod
+    def _nonzero(cls, value: Decimal) -> Decimal:
+        if value == 0:
+            raise ValueError("must not be 0")
+        return value
 
 
 class DensimeterConfig(SerialPort):
@@ -58,14 +82,23 @@ class DensimeterConfig(SerialPort):
     max_age_s: float = Field(300.0, gt=0,
                              description="a density reading older than this is not used")
 
+    @field_validator("format")
+    @classmethod
+    def _analyses(cls, value: str) -> str:
+        if value in PARSERS and value not in ANALYSIS_FORMATS:
+            raise ValueError(f"{value!r} gives no density (formats: {', '.join(ANALYSIS_FORMATS)})")
+        return value
+
 
 class ThermometersConfig(Section):
     w1_dir: str = "/sys/bus/w1/devices"
     interval_s: float = Field(30.0, gt=0)
     batch_size: int = Field(10, ge=1, le=1000,
                             description="tank samples per MQTT message")
-    tanks: dict[str, str] = Field(default_factory=dict,
-                                  description="tank name -> DS18B20 id (28-...)")
+    tanks: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="tank name -> DS18B20 id (28-...) or a list of ids")
+    stale_after_s: float = Field(1800.0, ge=0,
+                                 description="the very same reading this long is stale (0: never)")
 
     @field_validator("tanks")
     @classmethod
@@ -75,6 +108,50 @@ class ThermometersConfig(Section):
             if not re.match(IDENT, name):
                 raise ValueError(f"tank name {name!r} must match [a-z0-9_-]{{1,32}}")
         return value
+
+
+class ColdchainConfig(Section):
+    """Tank cold chain (docs/coldchain.md); defaults of quality.md."""
+
+    intake_tank: str | None = Field(None, pattern=IDENT,
+                                    description="accepted deliveries are poured into this tank")
+    cooling_window_min: float = Field(120.0, gt=0)
+    first_check_min: float = Field(60.0, gt=0)
+    first_check_max_c: float = 10.0
+    target_c: float = 4.0
+    cold_max_c: float = 6.0
+    warm_break_min: float = Field(15.0, gt=0)
+    sensor_silence_s: float = Field(120.0, gt=0)
+    blend_max_c: float | None = None
+    setpoint_c: float = 3.5
+    predict_window_min: float = Field(30.0, gt=0)
+    predict_skip_min: float = Field(2.0, ge=0)
+    predict_min_samples: int = Field(5, ge=3)
+    predict_min_span_min: float = Field(5.0, gt=0)
+    predict_confirm: int = Field(2, ge=1)
+    rise_window_min: float = Field(60.0, gt=0)
+    rise_min_span_min: float = Field(20.0, gt=0)
+    rise_warn_c_per_h: float = Field(0.5, gt=0)
+    keep_days: float = Field(14.0, gt=0, description="tank samples kept at the station")
+
+    @model_validator(mode="after")
+    def _check_inside_window(self) -> "ColdchainConfig":
+        if self.first_check_min >= self.cooling_window_min:
+            raise ValueError("first_check_min must be shorter than cooling_window_min")
+        return self
+
+    def settings(self, language: str = "es"):
+        from .coldchain import ColdchainSettings
+        return ColdchainSettings(
+            cooling_window_s=self.cooling_window_min * 60, first_check_s=self.first_check_min * 60,
+            first_check_max_c=self.first_check_max_c, target_c=self.target_c,
+            cold_max_c=self.cold_max_c, warm_break_s=self.warm_break_min * 60,
+            sensor_silence_s=self.sensor_silence_s, blend_max_c=self.blend_max_c,
+            setpoint_c=self.setpoint_c, predict_window_s=self.predict_window_min * 60,
+            predict_skip_s=self.predict_skip_min * 60, predict_min_samples=self.predict_min_samples,
+            predict_min_span_s=self.predict_min_span_min * 60, predict_confirm=self.predict_confirm,
+            rise_window_s=self.rise_window_min * 60, rise_min_span_s=self.rise_min_span_min * 60,
+            rise_warn_c_per_h=self.rise_warn_c_per_h, language=language)
 
 
 class QualityConfig(Section):
@@ -119,6 +196,104 @@ class MqttConfig(Section):
     reconnect_max_s: float = Field(30.0, gt=0)
 
 
+TestPolicy = Literal["required", "optional", "off"]
+
+
+class AcceptanceConfig(Section):
+    """Reception rules (quality.md "Reception tests and acceptance")."""
+
+    alcohol_test: TestPolicy = "required"
+    organoleptic: TestPolicy = "optional"
+    confirm: bool = Field(True, description="the operator accepts or rejects after seeing the quality")
+    acidity_max_dornic: Decimal | None = Field(None, gt=0, lt=100,
+                                               description="titratable acidity cut-off (°D); none by default")
+    reject_below_solids_pct: Decimal | None = Field(None, gt=0, lt=100,
+                                                    description="hard solids floor; none by default")
+
+
+class RegistryConfig(Section):
+    require_known: bool = Field(True, description="refuse producer codes not in the registry")
+    lab_fat_valid_days: int = Field(15, ge=0, le=365)
+
+
+class IntegrityConfig(Section):
+    """The HMAC key that signs the delivery chain (hex, or text of 16+ characters).
+
+    Neither key nor file: a key is generated at first start in
+    data_dir/station.key; give the same key to the hub.
+    """
+
+    hmac_key: str | None = None
+    hmac_key_file: str | None = None
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _key_ok(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_key(value)
+        return value
+
+
+class ShiftsConfig(Section):
+    """Shift start times (local, HH:MM); a shift runs until the next one starts."""
+
+    starts: dict[str, str] = Field(default_factory=lambda: {"manana": "00:00", "tarde": "12:00"})
+
+    @field_validator("starts")
+    @classmethod
+    def _times(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+        if not value:
+            raise ValueError("at least one shift")
+        for name, start in value.items():
+            if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", start):
+                raise ValueError(f"shift {name!r}: start {start!r} is not HH:MM")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two shifts start at the same time")
+        return value
+
+
+class PanelConfig(Section):
+    """The bench's buttons, LEDs, buzzer and relay (BCM GPIO numbers; 0 or
+    absent: not fitted). Defaults match hardware/README.md's pin table."""
+
+    accept_pin: int | None = Field(5, ge=0, le=27)
+    reject_pin: int | None = Field(6, ge=0, le=27)
+    tare_pin: int | None = Field(13, ge=0, le=27)
+    alcohol_pass_pin: int | None = Field(19, ge=0, le=27)
+    alcohol_fail_pin: int | None = Field(26, ge=0, le=27)
+    green_led_pin: int | None = Field(20, ge=0, le=27)
+    red_led_pin: int | None = Field(21, ge=0, le=27)
+    buzzer_pin: int | None = Field(12, ge=0, le=27)
+    relay_pin: int | None = Field(None, ge=0, le=27)
+    relay_active_high: bool = True
+    bounce_s: float = Field(0.05, ge=0, le=1, description="button debounce")
+    hold_s: float = Field(0.0, ge=0, le=10,
+                          description="reject must be held this long (0: a press)")
+    led_on_s: float = Field(3.0, gt=0, description="green/red LED lit after a decision")
+
+    @field_validator("accept_pin", "reject_pin", "tare_pin", "alcohol_pass_pin",
+                     "alcohol_fail_pin", "green_led_pin", "red_led_pin", "buzzer_pin", "relay_pin")
+    @classmethod
+    def _pin(cls, value: int | None) -> int | None:
+        # GPIO 0 and 1 are the HAT EEPROM bus, 4 the 1-Wire bus: never a button.
+        if value in (1, 4):
+            raise ValueError(f"GPIO{value} is reserved (1: HAT EEPROM, 4: 1-Wire)")
+        return value or None
+
+
+class PrinterConfig(Section):
+    """The receipt printer (ESC/POS, python-escpos)."""
+
+    kind: Literal["serial", "usb", "file", "console", "none"] = "none"
+    port: str = Field("/dev/milk-printer", description="serial port, or file path for kind=file")
+    baudrate: int = Field(9600, gt=0)
+    usb_vendor_id: int = Field(0x0416, ge=0, le=0xFFFF)
+    usb_product_id: int = Field(0x5011, ge=0, le=0xFFFF)
+    width_chars: int = Field(32, ge=16, le=64, description="32 for 58 mm paper, 48 for 80 mm")
+    profile: str | None = Field(None, description="python-escpos printer profile name")
+
+
 class StationConfig(Section):
     center: str = Field(pattern=IDENT)
     station: str = Field(pattern=IDENT)
@@ -128,9 +303,16 @@ class StationConfig(Section):
     operator: str = Field("", description="operator name recorded with each delivery")
     mqtt: MqttConfig = MqttConfig()
     scale: ScaleConfig
-    densimeter: DensimeterConfig | None = None
+    densimeter: DensimeterConfig     # total solids need a density reading
     thermometers: ThermometersConfig = ThermometersConfig()
     quality: QualityConfig = QualityConfig()
+    coldchain: ColdchainConfig = ColdchainConfig()
+    acceptance: AcceptanceConfig = AcceptanceConfig()
+    registry: RegistryConfig = RegistryConfig()
+    integrity: IntegrityConfig = IntegrityConfig()
+    shifts: ShiftsConfig = ShiftsConfig()
+    panel: PanelConfig | None = None          # absent: no GPIO panel (keyboard only)
+    printer: PrinterConfig = PrinterConfig()
 
     @field_validator("timezone")
     @classmethod

@@ -1,63 +1,147 @@
-"""The intake flow at the bench, as pure logic: when do a code, a stable
-weight and a density reading make a delivery, and what does it contain."""
+"""The intake flow at the bench, as pure logic: when do a producer code, the
+reception tests, a stable weight and a density reading make a delivery,
+accepted or rejected, and what the record contains."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from .devices import TimedAnalysis
-from .quality import QualityLimits, assess, liters_from_weight, round_half_up
+from .quality import Assessment, QualityLimits, assess, liters_from_weight, round_half_up
 
 PRODUCER_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+# Rejection reasons: codes in records, words in i18n.REASONS.
+REJECT_REASONS = ("alcohol_positive", "organoleptic_fail", "acidity_high",
+                  "solids_below_floor", "operator_reject")
 
 
 def valid_producer_code(code: str) -> bool:
     return bool(PRODUCER_CODE.match(code))
 
 
+@dataclass(frozen=True)
+class AcceptanceRules:
+    alcohol_test: str = "required"       # required | optional | off
+    organoleptic: str = "optional"
+    confirm: bool = True                  # operator accepts after seeing the quality
+    acidity_max_dornic: Decimal | None = None
+    reject_below_solids_pct: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the bench waits for next, or `record` with the verdict."""
+
+    name: str    # enter_code | remove_can | wait_stable | wait_density | wait_tests | wait_decision | record
+    accepted: bool = True
+    reason: str | None = None
+    missing: tuple[str, ...] = ()
+
+
 @dataclass
 class IntakeFlow:
-    """Waits for a producer code, then a stable weight and a fresh density.
+    """Waits for a producer code, the reception tests, a stable weight and a
+    fresh density; then records, or rejects as soon as a rule says so.
 
-    After a delivery the scale must go back to empty before the next one, so
-    the same can is never recorded twice; a density reading is used once.
+    After a delivery weighed on the scale, the scale must go back to empty
+    before the next one, so the same can is never recorded twice; a density
+    reading is used once.
     """
 
     densimeter: bool = True
     density_max_age_s: float = 300.0
+    rules: AcceptanceRules = field(default_factory=AcceptanceRules)
     producer: str | None = None
     awaiting_removal: bool = False
     last_analysis_used: int = -1
+    alcohol_ok: bool | None = None
+    organoleptic_ok: bool | None = None
+    acidity_dornic: Decimal | None = None
+    decision: str | None = None          # None | "accept" | "reject"
+    note: str = ""
+    empties_at_record: int = 0           # the scale's empty count when the last can was recorded
 
     def enter_producer(self, code: str) -> None:
         self.producer = code
+        self.alcohol_ok = self.organoleptic_ok = self.acidity_dornic = None
+        self.decision, self.note = None, ""
+
+    def record_test(self, test: str, value: bool | Decimal) -> None:
+        if test == "alcohol":
+            self.alcohol_ok = bool(value)
+        elif test == "organoleptic":
+            self.organoleptic_ok = bool(value)
+        elif test == "acidity":
+            self.acidity_dornic = Decimal(value)
+        else:
+            raise ValueError(f"unknown test {test!r}")
+
+    def decide(self, accept: bool, note: str = "") -> None:
+        self.decision, self.note = ("accept" if accept else "reject"), note
+
+    def _rule_rejection(self) -> str | None:
+        if self.decision == "reject":
+            return "operator_reject"
+        if self.alcohol_ok is False and self.rules.alcohol_test != "off":
+            return "alcohol_positive"
+        if self.organoleptic_ok is False and self.rules.organoleptic != "off":
+            return "organoleptic_fail"
+        if (self.rules.acidity_max_dornic is not None and self.acidity_dornic is not None
+                and self.acidity_dornic > self.rules.acidity_max_dornic):
+            return "acidity_high"
+        return None
+
+    def missing_tests(self) -> tuple[str, ...]:
+        missing = []
+        if self.rules.alcohol_test == "required" and self.alcohol_ok is None:
+            missing.append("alcohol")
+        if self.rules.organoleptic == "required" and self.organoleptic_ok is None:
+            missing.append("organoleptic")
+        return tuple(missing)
 
     def next_step(self, scale_state: str, stable_kg: Decimal | None,
-                  analysis: TimedAnalysis | None, now_s: float) -> str:
-        """One of: enter_code, remove_can, wait_stable, wait_density, record."""
+                  analysis: TimedAnalysis | None, now_s: float,
+                  quality: Assessment | None = None, empties: int | None = None) -> Step:
+        """`empties` counts the scale's returns to empty: a quick operator may
+        take one can off and put the next on between two steps."""
         if self.awaiting_removal:
-            if scale_state == "empty":
+            if scale_state == "empty" or (empties is not None and empties > self.empties_at_record):
                 self.awaiting_removal = False
             else:
-                return "remove_can"
+                return Step("remove_can")
         if self.producer is None:
-            return "enter_code"
+            return Step("enter_code")
+        reason = self._rule_rejection()
+        if reason:
+            # Rejected milk is recorded too, weighed when a can is on the scale.
+            return Step("record", accepted=False, reason=reason)
         if scale_state != "stable" or stable_kg is None:
-            return "wait_stable"
-        if self.densimeter and not self._fresh(analysis, now_s):
-            return "wait_density"
-        return "record"
+            return Step("wait_stable")
+        if self.densimeter and not self.fresh(analysis, now_s):
+            return Step("wait_density")
+        floor = self.rules.reject_below_solids_pct
+        if floor is not None and quality is not None and quality.solids_pct_2dp < floor:
+            return Step("record", accepted=False, reason="solids_below_floor")
+        missing = self.missing_tests()
+        if missing:
+            return Step("wait_tests", missing=missing)
+        if self.rules.confirm and self.decision != "accept":
+            return Step("wait_decision")
+        return Step("record", accepted=True)
 
-    def recorded(self, analysis: TimedAnalysis | None) -> None:
+    def recorded(self, analysis: TimedAnalysis | None, weighed: bool, empties: int = 0) -> None:
         self.producer = None
-        self.awaiting_removal = True
+        self.empties_at_record = empties
+        self.decision, self.note = None, ""
+        self.awaiting_removal = weighed
         if analysis is not None:
             self.last_analysis_used = analysis.number
 
-    def _fresh(self, analysis: TimedAnalysis | None, now_s: float) -> bool:
+    def fresh(self, analysis: TimedAnalysis | None, now_s: float) -> bool:
         return (analysis is not None and analysis.number > self.last_analysis_used
                 and now_s - analysis.received_s <= self.density_max_age_s)
 
@@ -66,25 +150,41 @@ def _num(value: Decimal | None, places: str) -> float | None:
     return None if value is None else float(round_half_up(value, places))
 
 
+def assess_reading(analysis: TimedAnalysis | None, formula: str, limits: QualityLimits,
+                   lab_fat_pct: Decimal | None = None) -> Assessment | None:
+    """Quality of a reading with the fat source chain: analyzer, lab, default."""
+    reading = analysis.analysis if analysis else None
+    if reading is None or reading.density_g_ml is None:
+        return None
+    if reading.fat_pct is not None:
+        fat, source = reading.fat_pct, "analyzer"
+    elif lab_fat_pct is not None:
+        fat, source = lab_fat_pct, "lab"
+    else:
+        fat, source = None, None
+    return assess(reading.density_g_ml, reading.temp_c, fat, fat_source=source, formula=formula,
+                  compensated=reading.compensated, freezing_point_c=reading.freezing_point_c,
+                  limits=limits)
+
+
 def build_delivery(*, center: str, station: str, producer: str, ts: datetime,
-                   weight_kg: Decimal, analysis: TimedAnalysis | None, formula: str,
+                   weight_kg: Decimal | None, analysis: TimedAnalysis | None, formula: str,
                    limits: QualityLimits, operator: str = "",
-                   analysis_source: str = "densimeter") -> dict:
-    """The delivery/1 record (without `id` and `seq`, which the outbox assigns).
+                   analysis_source: str = "densimeter", accepted: bool = True,
+                   reject_reason: str | None = None, lab_fat_pct: Decimal | None = None,
+                   tests: dict | None = None, note: str = "") -> dict:
+    """The delivery/1 record (without `id`, `seq` and the seal, which the outbox adds).
 
     Every value carries its source, so a figure on a statement can be traced
-    back to the instrument (or the default) it came from.
+    back to the instrument (or the default) it came from. A rejected
+    delivery has no weight when the can was turned away before weighing.
     """
     if ts.tzinfo is None:
         raise ValueError("a delivery time must carry its time zone")
+    quality = assess_reading(analysis, formula, limits, lab_fat_pct)
     reading = analysis.analysis if analysis else None
     flags: list[str] = []
-    if reading is not None and reading.density_g_ml is not None:
-        quality = assess(reading.density_g_ml, reading.temp_c, reading.fat_pct,
-                         fat_source="analyzer" if reading.fat_pct is not None else None,
-                         formula=formula, compensated=reading.compensated,
-                         freezing_point_c=reading.freezing_point_c, limits=limits)
-        liters, liters_density = liters_from_weight(weight_kg, quality.density_15c, limits)
+    if quality is not None:
         flags.extend(quality.flags)
         values = {
             "density_g_ml": _num(quality.density_g_ml, "0.00001"),
@@ -100,24 +200,34 @@ def build_delivery(*, center: str, station: str, producer: str, ts: datetime,
             "milk_temp_c": _num(reading.temp_c, "0.1"),
         }
     else:
-        liters, liters_density = liters_from_weight(weight_kg, None, limits)
-        flags.append("no_density")
         values = {"density_g_ml": None, "density_15c": None, "density_compensated": False,
                   "density_source": None, "lactometer_15c": None, "fat_pct": None,
                   "fat_source": None, "formula": formula, "solids_pct": None, "snf_pct": None,
                   "milk_temp_c": None}
+    if weight_kg is not None:
+        liters, liters_density = liters_from_weight(
+            weight_kg, quality.density_15c if quality else None, limits)
+        if quality is None:
+            flags.append("no_density")
+    else:
+        liters, liters_density = Decimal(0), None
+    tests = tests or {}
     return {
         "center": center,
         "station": station,
         "producer": producer,
         "ts": ts.isoformat(timespec="milliseconds"),
         "weight_kg": _num(weight_kg, "0.001"),
-        "weight_source": "scale",
+        "weight_source": "scale" if weight_kg is not None else None,
         "liters": float(liters),
         "liters_density": liters_density,
         **values,
-        "accepted": True,
-        "reject_reason": None,
+        "alcohol_test": tests.get("alcohol"),
+        "organoleptic": tests.get("organoleptic"),
+        "acidity_dornic": _num(tests.get("acidity"), "0.1"),
+        "accepted": accepted,
+        "reject_reason": reject_reason,
+        "note": note,
         "flags": flags,
         "operator": operator,
     }

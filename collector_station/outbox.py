@@ -21,12 +21,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from milk_common.integrity import GENESIS, seal
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     seq      INTEGER PRIMARY KEY,          -- the station's sequence number
     id       TEXT NOT NULL UNIQUE,         -- stable across retries, never reused
     producer TEXT NOT NULL,
     ts       TEXT NOT NULL,                -- ISO 8601 with offset
+    hash     TEXT NOT NULL,                -- chain hash (milk_common.integrity)
     record   TEXT NOT NULL                 -- the delivery/1 payload, as published
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -79,21 +82,25 @@ class Outbox:
             self._db.close()
 
     # -- deliveries -------------------------------------------------------
-    def record_delivery(self, record: dict, topic: str) -> dict:
+    def record_delivery(self, record: dict, topic: str, key: bytes) -> dict:
         """Store one delivery and queue it, atomically; returns the final payload.
 
-        `record` has every field but `id` and `seq`, which are assigned here
-        inside the transaction so a sequence number is never used twice.
+        `record` has every field but `id`, `seq` and the seal, which are
+        assigned here inside the transaction, so a sequence number is never
+        used twice and the chain has no fork: each record's hash covers the
+        previous one's, signed with the station's `key`.
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                (last,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM deliveries").fetchone()
-                payload = {"schema": "delivery/1", "id": uuid.uuid4().hex, "seq": last + 1, **record}
+                row = self._db.execute("SELECT seq, hash FROM deliveries ORDER BY seq DESC LIMIT 1").fetchone()
+                last, prev_hash = row if row else (0, GENESIS)
+                payload = seal({"schema": "delivery/1", "id": uuid.uuid4().hex, "seq": last + 1,
+                                "kind": "delivery", "refers_to": None, **record}, prev_hash, key)
                 text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
                 self._db.execute(
-                    "INSERT INTO deliveries (seq, id, producer, ts, record) VALUES (?, ?, ?, ?, ?)",
-                    (payload["seq"], payload["id"], payload["producer"], payload["ts"], text))
+                    "INSERT INTO deliveries (seq, id, producer, ts, hash, record) VALUES (?, ?, ?, ?, ?, ?)",
+                    (payload["seq"], payload["id"], payload["producer"], payload["ts"], payload["hash"], text))
                 self._db.execute(
                     "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
                     (topic, text.encode(), utc_now_iso()))
@@ -103,10 +110,25 @@ class Outbox:
                 raise
         return payload
 
-    def deliveries(self) -> list[dict]:
+    def deliveries(self, after_seq: int = 0, limit: int | None = None) -> list[dict]:
+        """Stored delivery records in sequence order."""
         with self._lock:
-            rows = self._db.execute("SELECT record FROM deliveries ORDER BY seq").fetchall()
+            rows = self._db.execute("SELECT record FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (after_seq, -1 if limit is None else limit)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM deliveries").fetchone()[0]
+
+    def delivery(self, ident: str) -> dict | None:
+        """One record by id, or by sequence number given as digits."""
+        with self._lock:
+            if ident.isdigit():
+                row = self._db.execute("SELECT record FROM deliveries WHERE seq = ?", (int(ident),)).fetchone()
+            else:
+                row = self._db.execute("SELECT record FROM deliveries WHERE id = ?", (ident,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # -- tank samples -----------------------------------------------------
     def add_tank_sample(self, tank: str, ts: str, temp_c: float | None) -> None:

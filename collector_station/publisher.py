@@ -50,6 +50,8 @@ class OutboxPublisher:
         self.status_topic = station_topic(center, station, "status")
         self.connected = threading.Event()
         self.published = 0          # PUBACKs received, for the status line and tests
+        # Called with the hub's retained `registry/1` message for this center.
+        self.on_registry = None
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -104,6 +106,19 @@ class OutboxPublisher:
                 return
             self.connected.set()
             self._wake.set()
+            if self.on_registry is not None:
+                c.subscribe(f"{TOPIC_ROOT}/{self.center}/registry", qos=1)
+
+        def on_message(c, userdata, message):
+            try:
+                payload = json.loads(message.payload)
+                if not isinstance(payload, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                log.error("registry message on %s refused: %s", message.topic, exc)
+                return
+            if self.on_registry is not None:
+                self.on_registry(payload)
 
         def on_disconnect(c, userdata, flags, reason_code, properties):
             self.connected.clear()
@@ -114,6 +129,7 @@ class OutboxPublisher:
             self._wake.set()
 
         client.on_connect, client.on_disconnect, client.on_publish = on_connect, on_disconnect, on_publish
+        client.on_message = on_message
         try:
             client.connect(self.host, self.port, self.keepalive_s)
         except OSError as exc:

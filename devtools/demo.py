@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 import sys
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from decimal import Decimal, ROUND_HALF_UP
 from zoneinfo import ZoneInfo
 
 from collector_station.config import load_station_config
+from collector_station.keypad import apply, parse_keypad
 from collector_station.simulate import SimulatedBench
 from collector_station.station import Station
 from hub.influx import InfluxV1
@@ -62,18 +65,27 @@ class SimClock:
 
 def run_bench(station: Station, bench: SimulatedBench, clock: SimClock, plan, recorded: list,
               errors: list) -> None:
+    rng = random.Random(station.config.station)
     try:
         last_seq = 0
         for ts, producer, kg, density, temp in plan:
             clock.now = ts
-            station.enter_producer(producer)
-            bench.scale.place(kg)
-            bench.densimeter.measure(density, temp)
+            # The operator's keys: code, alcohol test, then ACCEPT once the
+            # quality shows. About 1 in 50 cans fails the alcohol test.
+            apply(station, parse_keypad(producer))
+            alcohol_ok = rng.random() > 0.02
+            apply(station, parse_keypad("ap" if alcohol_ok else "af"))
+            if alcohol_ok:
+                bench.scale.place(kg)
+                bench.densimeter.measure(density, temp)
+                apply(station, parse_keypad("+"))
             delivery = station.wait_for_delivery(last_seq, timeout_s=10)
             if delivery is None:
                 raise RuntimeError(f"{station.config.station}: no delivery for {producer} at {ts}")
             last_seq = delivery["seq"]
             recorded.append(delivery)
+            if not alcohol_ok:
+                continue
             for tank in bench.tanks.values():
                 tank.add_milk(kg / density, temp)
                 tank.advance(90)
@@ -102,6 +114,19 @@ def main() -> int:
         shutil.rmtree(RUN / sub, ignore_errors=True)
     servers, started = start_servers()
     print(f"servers: mosquitto 127.0.0.1:{servers.mqtt_port}, influxdb {servers.influxdb.url}")
+    hub: list = []
+    try:
+        return run_demo(servers, hub, t0)
+    finally:
+        for process in hub:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(15)
+        if started:   # stop what this run started, leave what was running before
+            servers.stop()
+
+
+def run_demo(servers: Servers, hub_processes: list, t0: float) -> int:
     influx = InfluxV1(servers.influxdb.url, "milk")
     influx._post_query('DROP DATABASE "milk"')   # a re-run starts from a clean slate
     influx.create_database()
@@ -116,10 +141,10 @@ client_id = "milk-hub-demo"
 url = "{servers.influxdb.url}"
 database = "milk"
 ''')
-    import subprocess
     hub_log = open(RUN / "hub.log", "ab")
     hub = subprocess.Popen([sys.executable, "-m", "hub", "--log-level", "WARNING", "ingest",
                             "--config", str(hub_config)], stdout=hub_log, stderr=hub_log)
+    hub_processes.append(hub)
     stations, benches, threads, recorded, errors = [], [], [], [], []
     try:
         # The hub's persistent session must exist before stations publish:
@@ -138,11 +163,19 @@ database = "milk"
             config_path.write_text(bench.station_config_text(
                 center=CENTER, station=f"banco{i}", mqtt_port=servers.mqtt_port,
                 data_dir=str(RUN / f"bench{i}" / "data"), stable_window_s=0.03))
+            registry_csv = RUN / f"bench{i}" / "producers.csv"
+            registry_csv.write_text("code,name\n" + "".join(f"{p},Productor {p[1:]}\n" for p in PRODUCERS))
             config = load_station_config(config_path)
+            from collector_station.registry import Registry
+            registry = Registry(Path(config.data_dir) / "registry.sqlite3")
+            registry.import_csv(registry_csv)
+            registry.close()
             config = config.model_copy(update={"thermometers": config.thermometers.model_copy(
                 update={"interval_s": 0.5})})
             clock = SimClock()
-            station = Station(config, clock=clock, display=lambda msg: None).start()
+            receipts = open(RUN / f"bench{i}" / "receipts.txt", "w", encoding="utf-8")
+            station = Station(config, clock=clock, display=lambda msg: None,
+                              printer=receipts.write).start()
             stations.append(station)
             benches.append(bench)
             plan = schedule(producers, seed=i)
@@ -180,10 +213,6 @@ database = "milk"
     status = hub_main(["--log-level", "WARNING", "payments", "--period", PERIOD,
                        "--pricing", str(REPO / "examples" / "pricing.toml"),
                        "--out", str(RUN / "statements"), "--config", str(hub_config)])
-    hub.terminate()
-    hub.wait(15)
-    if started:
-        servers.stop()
     if status:
         return status
     accepted = sum(Decimal(repr(d["liters"])) for d in recorded if d["accepted"])
@@ -193,7 +222,10 @@ database = "milk"
     statement_liters = Decimal(total_row.split(",")[4])
     print(f"\nstations recorded {accepted_2dp} accepted litres; the statement's TOTAL says "
           f"{statement_liters} L: {'OK' if statement_liters == accepted_2dp else 'MISMATCH'}")
+    rejected = sum(1 for d in recorded if not d["accepted"])
+    print(f"{rejected} cans were rejected at the bench (alcohol test) and are listed at zero")
     print(f"statements: {RUN / 'statements'} (statements.csv, one printable file per producer)")
+    print(f"receipts:   {RUN / 'bench1' / 'receipts.txt'}, {RUN / 'bench2' / 'receipts.txt'}")
     print(f"demo took {time.monotonic() - t0:.0f} s")
     return 0 if statement_liters == accepted_2dp else 1
 

@@ -4,6 +4,10 @@
     milk-hub payments --period 2026-11-1 [--deliveries CSV] --pricing pricing.toml
                       [--advances CSV] --out DIR [--config hub.toml] [--lang es|en]
     milk-hub export --period 2026-11-1 --out deliveries.csv [--config hub.toml]
+    milk-hub alerts list [--all] [--json] [--config hub.toml] | alerts ack ID [--by NAME]
+    milk-hub payments ... --ledger ledger.sqlite [--close]
+    milk-hub reconcile --period 2026-11-1 --buyer buyer.csv --pricing pricing.toml
+                       [--deliveries CSV] [--advances CSV] [--ledger FILE] [--out DIR]
 
 Exit status 0 on success; 2 with a one-line reason on standard error for a
 user's mistake. Never a traceback.
@@ -42,6 +46,35 @@ def build_parser() -> argparse.ArgumentParser:
                      help="hub.toml, for InfluxDB (default $MILK_HUB_CONFIG or local defaults)")
     pay.add_argument("--lang", choices=["es", "en"], default="es")
     pay.add_argument("--quiet", action="store_true", help="do not print the table")
+    pay.add_argument("--ledger", help="payment ledger (SQLite): carry-in, adjustments, closed periods")
+    pay.add_argument("--close", action="store_true", help="freeze the period in the --ledger")
+    pay.add_argument("--no-pdf", action="store_true", help="text statements only (no PDF)")
+
+    rec = sub.add_parser("reconcile", help="compare a fortnight with the buyer's statement")
+    rec.add_argument("--period", required=True, help="YYYY-MM-1 or YYYY-MM-2")
+    rec.add_argument("--buyer", required=True, help="buyer statement CSV: period, liters, avg_solids_pct, amount")
+    rec.add_argument("--pricing", required=True, help="pricing TOML")
+    rec.add_argument("--deliveries", help="deliveries CSV (default: read InfluxDB)")
+    rec.add_argument("--advances", help="advances CSV")
+    rec.add_argument("--ledger", help="payment ledger (SQLite), as for payments")
+    rec.add_argument("--out", help="folder for reconciliation.csv/.txt/.pdf")
+    rec.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
+    rec.add_argument("--lang", choices=["es", "en"], default="es")
+
+    ver = sub.add_parser("verify", help="check the seals of a period's deliveries in InfluxDB")
+    ver.add_argument("--period", required=True)
+    ver.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
+
+    alr = sub.add_parser("alerts", help="cold-chain and station alerts")
+    alr_sub = alr.add_subparsers(dest="alerts_command", required=True, parser_class=OneLineParser)
+    alist = alr_sub.add_parser("list", help="active alerts (--all: resolved too)")
+    alist.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
+    alist.add_argument("--all", action="store_true")
+    alist.add_argument("--json", action="store_true")
+    aack = alr_sub.add_parser("ack", help="acknowledge an alert: it is not repeated any more")
+    aack.add_argument("id", type=int)
+    aack.add_argument("--by", default=os.environ.get("USER", "technician"), help="who acknowledges")
+    aack.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
 
     exp = sub.add_parser("export", help="a period's deliveries from InfluxDB as CSV")
     exp.add_argument("--period", required=True)
@@ -57,11 +90,12 @@ def _influx(config):
                     timeout_s=ic.timeout_s)
 
 
-def _read_influx(config, period, tz):
+def _read_influx(config, period, tz, progress=False):
     from .influx import InfluxError
     from .store import period_deliveries
     try:
-        return list(period_deliveries(_influx(config), period, tz, config.influx.query_chunk_size))
+        return list(period_deliveries(_influx(config), period, tz, config.influx.query_chunk_size,
+                                      progress=progress))
     except InfluxError as exc:
         raise UserError(f"cannot read deliveries from InfluxDB: {exc}") from None
 
@@ -75,31 +109,127 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *a: ingest.stop())
     log.info("ingest: mqtt %s:%d -> %s db %s", config.mqtt.host, config.mqtt.port,
              config.influx.url, config.influx.database)
-    ingest.run()
+    from .alerts.runner import attach_alerts
+    stop_alerts = attach_alerts(config, ingest)     # a no-op unless [alerts] enabled
+    try:
+        ingest.run()
+    finally:
+        stop_alerts()
     return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+    from pathlib import Path
+
+    from .alerts.store import AlertStore
+    from .config import load_hub_config
+    config = load_hub_config(args.config)
+    path = Path(config.data_dir) / "alerts.sqlite3"
+    if not path.exists():
+        raise UserError(f"{path}: no alerts yet (is [alerts] enabled in the hub config?)")
+    store = AlertStore(path)
+    try:
+        if args.alerts_command == "ack":
+            alert = store.get(args.id)
+            if alert is None:
+                raise UserError(f"alert {args.id}: no such alert")
+            if not store.ack(args.id, datetime.now(config.zone).isoformat(timespec="seconds"), args.by):
+                print(f"alert {args.id} was already acknowledged by {alert.acked_by}")
+            else:
+                print(f"alert {args.id} acknowledged")
+            return 0
+        alerts = store.all() if args.all else store.active()
+        for a in alerts:
+            if args.json:
+                print(json.dumps(a.to_json(), ensure_ascii=False))
+                continue
+            status = "resolved" if a.resolved_at else ("acked" if a.acked_at else "OPEN")
+            where = f"{a.center}/{a.station}" + (f"/{a.tank}" if a.tank else "")
+            print(f"{a.id:>5}  {status:<8} {a.kind:<18} {where:<32} {a.opened_at}  {a.detail}")
+        return 0
+    finally:
+        store.close()
+
+
+def _fortnight(args: argparse.Namespace, ledger=None):
+    """Read the inputs and compute the fortnight (with the ledger's carry-in and adjustments)."""
+    from .config import load_hub_config
+    from .payments.fast import compute_fortnight_fast
+    from .payments.periods import Period
+    from .payments.pricing import load_pricing
+    from .payments.records import read_advances_csv, read_deliveries_csv
+
+    period = Period.parse(args.period)
+    pricing = load_pricing(args.pricing)
+    advances = read_advances_csv(args.advances) if args.advances else []
+    frozen = ledger.closed(period) if ledger is not None else None
+    if frozen is not None:
+        return period, pricing, advances, None, frozen
+    if args.deliveries:
+        deliveries = read_deliveries_csv(args.deliveries)
+    else:
+        config = load_hub_config(args.config)
+        progress = sys.stderr.isatty()
+        deliveries = _read_influx(config, period, pricing.zone, progress)
+        if ledger is not None and ledger.closed(period.previous()) is not None:
+            # Late deliveries of the last closed period become adjustments.
+            deliveries += _read_influx(config, period.previous(), pricing.zone, progress)
+    carried_in, adjustments = {}, []
+    if ledger is not None:
+        inputs = ledger.inputs(period, deliveries, pricing, advances)
+        deliveries, adjustments, carried_in, advances = (
+            inputs.deliveries, inputs.adjustments, inputs.carried_in, inputs.advances)
+    fortnight = compute_fortnight_fast(period, deliveries, pricing, advances, carried_in, adjustments)
+    return period, pricing, advances, fortnight, None
 
 
 def cmd_payments(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .config import load_hub_config
-    from .payments.engine import compute_fortnight
-    from .payments.periods import Period
-    from .payments.pricing import load_pricing
-    from .payments.records import read_advances_csv, read_deliveries_csv
-    from .payments.statements import render_table, write_outputs
+    from .payments.files import write_text_atomic
+    from .payments.ledger import Ledger
+    from .payments.statements import render_table, statements_csv_text, write_outputs
 
-    period = Period.parse(args.period)
-    pricing = load_pricing(args.pricing)
-    advances = read_advances_csv(args.advances) if args.advances else ()
-    if args.deliveries:
-        deliveries = read_deliveries_csv(args.deliveries)
-    else:
-        deliveries = _read_influx(load_hub_config(args.config), period, pricing.zone)
-    fortnight = compute_fortnight(period, deliveries, pricing, advances)
-    write_outputs(Path(args.out), fortnight, lang=args.lang)
+    if args.close and not args.ledger:
+        raise UserError("--close needs --ledger FILE")
+    ledger = Ledger(args.ledger) if args.ledger else None
+    period, pricing, advances, fortnight, frozen = _fortnight(args, ledger)
+    if frozen is not None:
+        # A closed period is never recomputed: its frozen statements.csv, as closed.
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(args.out) / "statements.csv", frozen.statements_csv)
+        print(f"period {period} was closed on {frozen.closed_at} (sha256 {frozen.checksum[:16]}...): "
+              f"statements.csv from the ledger", file=sys.stderr)
+        if args.close:
+            raise UserError(f"{args.ledger}: period {period} is already closed")
+        return 0
+    write_outputs(Path(args.out), fortnight, lang=args.lang, pdf=not args.no_pdf)
+    if args.close:
+        closed = ledger.close(fortnight, statements_csv_text(fortnight), advances)
+        print(f"period {period} closed (sha256 {closed.checksum})", file=sys.stderr)
     if not args.quiet:
         print(render_table(fortnight, lang=args.lang))
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .payments.ledger import Ledger
+    from .payments.reconcile import read_buyer_csv, reconcile, render_reconciliation, write_reconciliation
+
+    ledger = Ledger(args.ledger) if args.ledger else None
+    period, _, _, fortnight, frozen = _fortnight(args, ledger)
+    if frozen is not None:
+        from .payments.reconcile import fortnight_from_statements
+        fortnight = fortnight_from_statements(frozen.statements_csv, args.pricing)
+    buyer = read_buyer_csv(args.buyer, period)
+    result = reconcile(fortnight, buyer)
+    if args.out:
+        write_reconciliation(Path(args.out), result, lang=args.lang)
+    print(render_reconciliation(result, lang=args.lang), end="")
     return 0
 
 
@@ -115,7 +245,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "payments": cmd_payments, "export": cmd_export}
+def cmd_verify(args: argparse.Namespace) -> int:
+    """One JSON line per finding; exit 1 when anything fails, 0 when all is intact."""
+    import json
+
+    from .config import load_hub_config
+    from .influx import InfluxError
+    from .integrity import verify_points
+    from .payments.periods import Period
+    from .store import period_delivery_rows
+    config = load_hub_config(args.config)
+    period = Period.parse(args.period)
+    try:
+        rows = list(period_delivery_rows(_influx(config), period, config.zone,
+                                         config.influx.query_chunk_size))
+    except InfluxError as exc:
+        raise UserError(f"cannot read deliveries from InfluxDB: {exc}") from None
+    findings = verify_points(rows, config.integrity)
+    for finding in findings:
+        print(json.dumps(finding.to_json(), ensure_ascii=False))
+    print(f"{len(rows)} deliveries checked, {len(findings)} problems", file=sys.stderr)
+    return 1 if findings else 0
+
+
+COMMANDS = {"alerts": cmd_alerts, "verify": cmd_verify, "ingest": cmd_ingest, "payments": cmd_payments, "export": cmd_export,
+            "reconcile": cmd_reconcile}
 
 
 def main(argv: list[str] | None = None) -> int:

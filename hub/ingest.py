@@ -28,7 +28,8 @@ from paho.mqtt.properties import Properties
 
 from .config import HubConfig
 from .influx import InfluxError, InfluxV1
-from .schemas import InvalidPayload, parse_message
+from .integrity import ChainWatch, IntegrityLog, check_seal
+from .schemas import DeliveryV1, InvalidPayload, parse_message
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ SUBSCRIPTIONS = [
     "milk/v1/+/+/tank/+",
     "milk/v1/+/+/coldchain",
     "milk/v1/+/+/status",
+    "milk/v1/+/+/shift",
 ]
 
 
@@ -55,6 +57,7 @@ class IngestStats:
     stored_messages: int = 0
     stored_points: int = 0
     dead_letters: int = 0
+    integrity_alerts: int = 0
     write_failures: int = 0
     last_error: str | None = None
     last_error_at: str | None = None
@@ -96,10 +99,14 @@ class Ingest:
         self.dead_letters = DeadLetters(self.data_dir / "dead_letters.jsonl")
         self.status_path = self.data_dir / "ingest-status.json"
         self.stats = IngestStats()
+        self.chain = ChainWatch(self.data_dir / "chain.sqlite3")
+        self.integrity_log = IntegrityLog(self.data_dir / "integrity.jsonl")
         self.inbox: queue.Queue[Received] = queue.Queue()
         self.generation = 0
         self._stop = threading.Event()
         self._client: mqtt.Client | None = None
+        # Called as observer(topic, payload_bytes) for each stored message (hub/alerts).
+        self.observers: list = []
         self._database_ready = False
 
     # -- MQTT side --------------------------------------------------------
@@ -197,7 +204,10 @@ class Ingest:
         bad: list[tuple[Received, str]] = []
         for msg in batch:
             try:
-                good.append((msg, parse_message(msg.topic, msg.payload).points()))
+                message = parse_message(msg.topic, msg.payload)
+                if isinstance(message, DeliveryV1):
+                    self._check_integrity(msg)
+                good.append((msg, message.points()))
             except InvalidPayload as exc:
                 bad.append((msg, str(exc)))
             except ValueError as exc:
@@ -214,7 +224,28 @@ class Ingest:
         if refused:
             self.dead_letters.keep(refused)
             self.stats.dead_letters += len(refused)
+        refused_ids = {id(msg) for msg, _ in refused}
+        for observer in self.observers:   # e.g. the alert engine: sees what was stored
+            for msg, _ in good:
+                if id(msg) not in refused_ids:
+                    try:
+                        observer(msg.topic, msg.payload)
+                    except Exception:
+                        log.exception("observer failed on %s", msg.topic)
         self._ack([msg for msg, _ in good])
+
+    def _check_integrity(self, msg: Received) -> None:
+        """Refuse a delivery whose seal is wrong; alert on a broken chain."""
+        record = json.loads(msg.payload)
+        finding = check_seal(record, self.config.integrity)
+        if finding is not None:
+            self.integrity_log.keep([finding])
+            self.stats.integrity_alerts += 1
+            raise InvalidPayload(f"integrity: {finding.detail}")
+        findings = self.chain.observe(record)
+        if findings:
+            self.integrity_log.keep(findings)
+            self.stats.integrity_alerts += len(findings)
 
     def _write_with_retry(self, good: list[tuple[Received, list[str]]]
                           ) -> tuple[bool, list[tuple[Received, str]]]:

@@ -18,7 +18,7 @@ from .influx import line, to_ns
 
 IDENT = r"^[a-z0-9_-]{1,32}$"
 PRODUCER = r"^[A-Za-z0-9_-]{1,32}$"
-TOPIC = re.compile(r"^milk/v1/([a-z0-9_-]{1,32})/([a-z0-9_-]{1,32})/(delivery|tank|coldchain|status)"
+TOPIC = re.compile(r"^milk/v1/([a-z0-9_-]{1,32})/([a-z0-9_-]{1,32})/(delivery|tank|coldchain|status|shift)"
                    r"(?:/([a-z0-9_-]{1,32}))?$")
 
 Ident = Annotated[str, Field(pattern=IDENT)]
@@ -50,11 +50,25 @@ class DeliveryV1(Payload):
     reject_reason: Annotated[str, Field(max_length=200)] | None = None
     flags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
     operator: Annotated[str, Field(max_length=64)] = ""
+    # A correction or void is a new record that refers to the original.
+    kind: Literal["delivery", "void", "correction"] = "delivery"
+    refers_to: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
+    # The seal (milk_common/integrity.py): chain hash, station signature, receipt code.
+    prev_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    hmac: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    receipt_code: Annotated[str, Field(max_length=16)] | None = None
+    alcohol_test: Literal["pass", "fail"] | None = None
+    organoleptic: Literal["ok", "not_ok"] | None = None
+    acidity_dornic: Annotated[float, Field(gt=0, lt=100)] | None = None
+    note: Annotated[str, Field(max_length=200)] = ""
 
     @model_validator(mode="after")
-    def _accepted_needs_solids(self) -> "DeliveryV1":
+    def _consistent(self) -> "DeliveryV1":
         if self.accepted and self.solids_pct is None:
             raise ValueError("an accepted delivery needs solids_pct")
+        if self.kind != "delivery" and self.refers_to is None:
+            raise ValueError(f"a {self.kind} record needs refers_to")
         return self
 
     def points(self) -> list[str]:
@@ -69,6 +83,11 @@ class DeliveryV1(Payload):
             "fat_source": self.fat_source, "reject_reason": self.reject_reason,
             "flags": ",".join(self.flags) if self.flags else None,
             "operator": self.operator or None,
+            "kind": self.kind, "refers_to": self.refers_to,
+            "prev_hash": self.prev_hash, "hash": self.hash, "hmac": self.hmac,
+            "receipt_code": self.receipt_code,
+            "alcohol_test": self.alcohol_test, "organoleptic": self.organoleptic,
+            "acidity_dornic": self.acidity_dornic, "note": self.note or None,
         }, to_ns(self.ts))]
 
 
@@ -119,10 +138,32 @@ class StatusV1(Payload):
                      {"status": self.status}, to_ns(self.ts))]
 
 
+class ShiftV1(Payload):
+    schema_: Literal["shift/1"] = Field(alias="schema")
+    center: Ident
+    station: Ident
+    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    shift: Annotated[str, Field(min_length=1, max_length=32)]
+    ts: AwareDatetime
+    deliveries: Annotated[int, Field(ge=0)]
+    rejected: Annotated[int, Field(ge=0)]
+    liters: Annotated[float, Field(ge=0)]
+    avg_solids_pct: Pct | None = None
+    rejections: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+    def points(self) -> list[str]:
+        return [line("shift_summary", {"center": self.center, "station": self.station,
+                                       "shift": self.shift},
+                     {"date": self.date, "deliveries": self.deliveries, "rejected": self.rejected,
+                      "liters": self.liters, "avg_solids_pct": self.avg_solids_pct},
+                     to_ns(self.ts))]
+
+
 SCHEMAS: dict[str, type[Payload]] = {
     "delivery": DeliveryV1, "tank": TankV1, "coldchain": ColdchainV1, "status": StatusV1,
+    "shift": ShiftV1,
 }
-AnyPayload = Union[DeliveryV1, TankV1, ColdchainV1, StatusV1]
+AnyPayload = Union[DeliveryV1, TankV1, ColdchainV1, StatusV1, ShiftV1]
 
 
 class InvalidPayload(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterator
@@ -24,13 +25,19 @@ def _rfc3339(ts: datetime) -> str:
 
 
 def period_deliveries(influx: InfluxV1, period: Period, tz: ZoneInfo,
-                      chunk_size: int = 10000) -> Iterator[Delivery]:
-    """The period's deliveries, in time order, read in chunks."""
+                      chunk_size: int = 10000, progress: bool = False) -> Iterator[Delivery]:
+    """The period's deliveries, in time order, read in chunks (InfluxDB's chunked
+    responses: one JSON object per ``chunk_size`` points, memory stays flat).
+    ``progress`` prints a count on standard error every 100,000 points."""
     start, end = period.bounds(tz)
     q = ("SELECT id, liters, solids_pct, accepted, milk_temp_c, weight_kg, fat_pct, "
-         "reject_reason, center, station, producer FROM delivery "
+         "reject_reason, receipt_code, center, station, producer FROM delivery "
          f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
+    count = 0
     for row in influx.query(q, chunk_size=chunk_size):
+        count += 1
+        if progress and count % 100_000 == 0:
+            print(f"\r{period}: {count:,} deliveries read", end="", file=sys.stderr, flush=True)
         ns = row["time"]
         ts = datetime.fromtimestamp(ns // 1_000_000_000, tz).replace(
             microsecond=(ns % 1_000_000_000) // 1000)
@@ -39,4 +46,20 @@ def period_deliveries(influx: InfluxV1, period: Period, tz: ZoneInfo,
             solids_pct=_dec(row.get("solids_pct")), accepted=bool(row["accepted"]),
             milk_temp_c=_dec(row.get("milk_temp_c")), center=row.get("center"),
             station=row.get("station"), weight_kg=_dec(row.get("weight_kg")),
-            fat_pct=_dec(row.get("fat_pct")), reject_reason=row.get("reject_reason"))
+            fat_pct=_dec(row.get("fat_pct")), reject_reason=row.get("reject_reason"),
+            receipt_code=row.get("receipt_code"))
+    if progress and count >= 100_000:
+        print(f"\r{period}: {count:,} deliveries read", file=sys.stderr, flush=True)
+
+
+SEAL_FIELDS = ("id, seq, kind, refers_to, weight_kg, liters, solids_pct, fat_pct, milk_temp_c, "
+               "accepted, reject_reason, prev_hash, hash, hmac, center, station, producer")
+
+
+def period_delivery_rows(influx: InfluxV1, period: Period, tz: ZoneInfo,
+                         chunk_size: int = 10000) -> Iterator[dict]:
+    """Raw delivery points of a period with every sealed field (for `verify`)."""
+    start, end = period.bounds(tz)
+    q = (f"SELECT {SEAL_FIELDS} FROM delivery "
+         f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
+    yield from influx.query(q, chunk_size=chunk_size)

@@ -68,7 +68,8 @@ class HubProcess:
 
 
 def write_hub_config(path: Path, *, mqtt_port: int, influx_url: str, database: str,
-                     client_id: str, data_dir: Path, batch_size: int = 1000) -> Path:
+                     client_id: str, data_dir: Path, batch_size: int = 1000,
+                     extra: str = "") -> Path:
     path.write_text(f'''timezone = "America/Lima"
 data_dir = "{data_dir}"
 [mqtt]
@@ -81,7 +82,7 @@ database = "{database}"
 batch_size = {batch_size}
 flush_interval_s = 0.1
 retry_max_s = 1.0
-''')
+''' + extra)
     return path
 
 

@@ -95,7 +95,7 @@ def test_bolivia(tmp_path):
         ),
         (
             'colour = "blue"\n' + MINIMAL,
-            "pricing.toml: colour: unknown key (known keys: association, currency, fees, price, timezone)",
+            "pricing.toml: colour: unknown key (known keys: association, currency, fees, price, reconcile, timezone)",
         ),
         (
             MINIMAL + '[fees]\ncontribution = "0.02"\n',
@@ -103,11 +103,11 @@ def test_bolivia(tmp_path):
         ),
         (
             MINIMAL + 'scheme = "volume_only"\n',
-            "pricing.toml: [price] scheme: unknown scheme 'volume_only' (supported: solids_bonus)",
+            "pricing.toml: [price] scheme: unknown scheme 'volume_only' (supported: fat_snf_chart, per_kg_solids, solids_bonus)",
         ),
         (
             MINIMAL + 'scheme = "per_kg_solids"\n',
-            "pricing.toml: [price] scheme: scheme 'per_kg_solids' is not supported yet (supported: solids_bonus)",
+            "pricing.toml: [price] price_per_kg_solids: missing (required)",
         ),
         (
             'timezone = "America/Cusco"\n' + MINIMAL,

@@ -149,7 +149,7 @@ def test_write_format(tmp_path):
     )
     path = tmp_path / "out.csv"
     write_deliveries_csv(path, [delivery], LIMA)
-    assert path.read_text() == HEADER + 'd1,p001,2026-11-15T23:59:00-05:00,10,,false,,,,,,"acidez, olor"\n'
+    assert path.read_text() == HEADER.replace("\n", ",receipt_code\n") + 'd1,p001,2026-11-15T23:59:00-05:00,10,,false,,,,,,"acidez, olor",\n'
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary file left
 
 

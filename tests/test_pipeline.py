@@ -24,6 +24,7 @@ from hub.influx import InfluxError, InfluxV1
 from .conftest import wait_until
 
 LIMA = ZoneInfo("America/Lima")
+KEY = b"0123456789abcdef0123456789abcdef"
 pytestmark = pytest.mark.servers
 
 
@@ -39,7 +40,7 @@ def make_records(n: int, *, center: str, station: str, start: datetime, seed: in
 
 def record_all(outbox: Outbox, records, center: str, station: str) -> list[dict]:
     topic = station_topic(center, station, "delivery")
-    return [outbox.record_delivery(r, topic) for r in records]
+    return [outbox.record_delivery(r, topic, KEY) for r in records]
 
 
 def publisher_for(outbox: Outbox, servers, center: str, station: str) -> OutboxPublisher:

@@ -46,16 +46,30 @@ def bench(tmp_path):
     bench.stop()
 
 
-def make_station(bench, tmp_path, port, unique, **thermo):
+AUTOMATIC = """
+[acceptance]
+alcohol_test = "off"
+organoleptic = "off"
+confirm = false
+
+[registry]
+require_known = false
+"""
+
+
+def make_station(bench, tmp_path, port, unique, extra=AUTOMATIC, printer=None):
+    """A station on the simulated bench; by default it records as soon as the
+    weight is stable and the density arrived (no tests, no confirmation)."""
     path = tmp_path / "station.toml"
     path.write_text(bench.station_config_text(center=unique, station="s1", mqtt_port=port,
-                                              data_dir=str(tmp_path / "data"), stable_window_s=0.05))
+                                              data_dir=str(tmp_path / "data"), stable_window_s=0.05)
+                    + extra)
     config = load_station_config(path)
     config = config.model_copy(update={
         "thermometers": config.thermometers.model_copy(update={"interval_s": 0.1, "batch_size": 3}),
         "mqtt": config.mqtt.model_copy(update={"reconnect_max_s": 0.5})})
     shown: list[str] = []
-    return Station(config, display=shown.append), shown
+    return Station(config, display=shown.append, printer=printer), shown
 
 
 def deliver(station, bench, producer, kg, density=1.031, temp=15.0, after_seq=0):

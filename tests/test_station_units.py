@@ -11,13 +11,15 @@ import pytest
 from collector_station.config import load_station_config
 from collector_station.devices import DS18B20, StabilityTracker, TimedAnalysis, parse_w1_slave
 from collector_station.errors import UserError
-from collector_station.intake import IntakeFlow, build_delivery
+from collector_station.intake import AcceptanceRules, IntakeFlow, build_delivery
 from collector_station.outbox import Outbox
 from collector_station.protocols import Analysis, Weight
 from collector_station.quality import QualityLimits
 from collector_station.simulate import w1_slave_text
 
 D = Decimal
+KEY = b"0123456789abcdef0123456789abcdef"
+AUTO = AcceptanceRules(alcohol_test="off", organoleptic="off", confirm=False)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -61,25 +63,26 @@ def analysis(n, received=0.0):
 
 
 def test_intake_flow_needs_code_weight_fresh_density_then_removal():
-    flow = IntakeFlow(densimeter=True, density_max_age_s=60)
-    assert flow.next_step("stable", D("20"), analysis(0), 1.0) == "enter_code"
+    flow = IntakeFlow(densimeter=True, density_max_age_s=60, rules=AUTO)
+    step = lambda *a: flow.next_step(*a).name  # noqa: E731
+    assert step("stable", D("20"), analysis(0), 1.0) == "enter_code"
     flow.enter_producer("p001")
-    assert flow.next_step("moving", None, analysis(0), 1.0) == "wait_stable"
-    assert flow.next_step("stable", D("20"), None, 1.0) == "wait_density"
-    assert flow.next_step("stable", D("20"), analysis(0, received=0.0), 100.0) == "wait_density"
-    assert flow.next_step("stable", D("20"), analysis(0, received=90.0), 100.0) == "record"
-    flow.recorded(analysis(0))
+    assert step("moving", None, analysis(0), 1.0) == "wait_stable"
+    assert step("stable", D("20"), None, 1.0) == "wait_density"
+    assert step("stable", D("20"), analysis(0, received=0.0), 100.0) == "wait_density"
+    assert step("stable", D("20"), analysis(0, received=90.0), 100.0) == "record"
+    flow.recorded(analysis(0), weighed=True)
     flow.enter_producer("p002")
     # Same can still on the scale: never a second delivery from it.
-    assert flow.next_step("stable", D("20"), analysis(1, 99.0), 100.0) == "remove_can"
-    assert flow.next_step("empty", None, analysis(1, 99.0), 100.0) == "wait_stable"
+    assert step("stable", D("20"), analysis(1, 99.0), 100.0) == "remove_can"
+    assert step("empty", None, analysis(1, 99.0), 100.0) == "wait_stable"
     # The density reading already used for p001 does not count for p002.
-    flow2 = IntakeFlow(densimeter=True)
+    flow2 = IntakeFlow(densimeter=True, rules=AUTO)
     flow2.enter_producer("a")
-    flow2.recorded(analysis(3))
+    flow2.recorded(analysis(3), weighed=True)
     flow2.next_step("empty", None, None, 0)
     flow2.enter_producer("b")
-    assert flow2.next_step("stable", D("10"), analysis(3), 0) == "wait_density"
+    assert flow2.next_step("stable", D("10"), analysis(3), 0).name == "wait_density"
 
 
 def test_build_delivery_values_and_sources():
@@ -122,7 +125,7 @@ def test_ds18b20_folder(tmp_path):
 def test_outbox_order_ids_and_durability(tmp_path):
     path = tmp_path / "station.sqlite3"
     outbox = Outbox(path)
-    payloads = [outbox.record_delivery({"producer": f"p{i}", "ts": "2026-11-01T06:00:00-05:00"}, "t")
+    payloads = [outbox.record_delivery({"producer": f"p{i}", "ts": "2026-11-01T06:00:00-05:00"}, "t", KEY)
                 for i in range(5)]
     assert [p["seq"] for p in payloads] == [1, 2, 3, 4, 5]
     assert len({p["id"] for p in payloads}) == 5
@@ -132,7 +135,8 @@ def test_outbox_order_ids_and_durability(tmp_path):
     unsent = reopened.unsent()
     assert [json.loads(m.payload)["seq"] for m in unsent] == [3, 4, 5]
     assert [json.loads(m.payload)["id"] for m in unsent] == [p["id"] for p in payloads[2:]]
-    assert reopened.record_delivery({"producer": "x", "ts": "t"}, "t")["seq"] == 6
+    sixth = reopened.record_delivery({"producer": "x", "ts": "2026-11-01T07:00:00-05:00"}, "t", KEY)
+    assert sixth["seq"] == 6 and sixth["prev_hash"] == payloads[-1]["hash"]
 
 
 def test_tank_samples_batched(tmp_path):

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 from .ad import ADParser
-from .base import (Analysis, BridgeSample, Event, LineParser, ParseError, Status,
-                   Weight, event_to_json)
-from .bridge import BridgeParser
+from .base import (
+    Analysis,
+    BridgeSample,
+    Event,
+    LineParser,
+    ParseError,
+    Parser,
+    Status,
+    Volume,
+    Weight,
+    event_to_json,
+)
+from .bridge import BridgeParser, LoadCellCalibration
+from .ekomilk import EkomilkParser
+from .lactoscan import LactoscanParser
+from .sics import SicsParser
+from .simple import SimpleScaleParser
+from .toledo import ToledoParser
 
-PARSERS: dict[str, type] = {
-    ADParser.name: ADParser,
-    BridgeParser.name: BridgeParser,
-}
+PARSERS: dict[str, type] = {cls.name: cls for cls in (
+    ADParser, SicsParser, ToledoParser, SimpleScaleParser, BridgeParser, LactoscanParser,
+    EkomilkParser)}
+
+# Which parsers give weights and which give analyses (config checks the
+# scale and the densimeter get a fitting one).
+WEIGHT_FORMATS = ("ad", "sics", "toledo", "simple", "bridge")
+ANALYSIS_FORMATS = ("bridge", "lactoscan", "ekomilk")
 
 
-def make_parser(name: str):
+def make_parser(name: str) -> Parser:
     try:
         return PARSERS[name]()
     except KeyError:
@@ -21,16 +40,37 @@ def make_parser(name: str):
 
 
 def detect_format(data: bytes) -> str | None:
-    """Guess the format of a capture: the parser that decodes most frames."""
-    best, best_score = None, 0
+    """Guess the format of a capture: the parser that decodes most frames.
+
+    A wrong parser turns most frames into errors, so frames minus errors
+    ranks them; ties go to the order of PARSERS (the common ones first).
+    """
+    best, best_score = None, 0.0
     for name, cls in PARSERS.items():
         parser = cls()
-        parser.feed(data)
-        score = parser.frames - parser.errors * 0.5
-        if parser.frames and score > best_score:
+        events = parser.feed(data) + parser.flush()
+        useful = sum(1 for e in events if e.kind in ("weight", "analysis", "volume", "sample"))
+        score = useful + 0.5 * (parser.frames - useful) - parser.errors
+        if useful and score > best_score:
             best, best_score = name, score
     return best
 
 
-__all__ = ["Analysis", "BridgeSample", "Event", "LineParser", "ParseError", "Status",
-           "Weight", "event_to_json", "PARSERS", "make_parser", "detect_format"]
+__all__ = [
+    "ANALYSIS_FORMATS",
+    "PARSERS",
+    "WEIGHT_FORMATS",
+    "Analysis",
+    "BridgeSample",
+    "Event",
+    "LineParser",
+    "LoadCellCalibration",
+    "ParseError",
+    "Parser",
+    "Status",
+    "Volume",
+    "Weight",
+    "detect_format",
+    "event_to_json",
+    "make_parser",
+]

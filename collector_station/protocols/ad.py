@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from .base import LineParser, ParseError, Status, Weight, Event
+from .base import Event, LineParser, ParseError, Status, Weight
 
 _VALUE = re.compile(rb"^\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]{1,3})?\s*$")
 _UNIT_KG = {b"kg": Decimal(1), b"g": Decimal("0.001"), b"lb": Decimal("0.45359237"), b"t": Decimal(1000)}
@@ -25,6 +25,7 @@ COMMANDS = {"read": b"Q\r\n", "read_immediate": b"SI\r\n", "tare": b"T\r\n", "ze
 
 class ADParser(LineParser):
     name = "ad"
+    commands = {"read": COMMANDS["read"], "tare": COMMANDS["tare"], "zero": COMMANDS["zero"]}
 
     def parse_line(self, line: bytes) -> Event:
         parts = line.split(b",")

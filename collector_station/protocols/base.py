@@ -4,25 +4,46 @@ No parser touches a port (as h11 does for HTTP): the device classes feed them
 whatever chunks the serial port returned, and tests feed them captures and
 random bytes. A parser never raises on input; anything it cannot decode
 becomes a `ParseError` event, counted in `errors`, and the parser
-resynchronises on the next frame terminator.
+resynchronises on the next frame.
+
+Every parser here is chunking-independent by construction: it decides only
+on bytes it already holds and waits when it cannot yet decide, so a capture
+fed whole or one byte at a time gives the same events (the property tests
+check this for random bytes, not only valid frames).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import ClassVar
 
 
 @dataclass(frozen=True)
 class Weight:
-    """A scale reading. `value_kg` is None when the status is not `ok`."""
+    """A scale reading. `value_kg` is None when the status is not `ok`.
+
+    `stable` is the instrument's own flag: True (ST, `S S`, no motion bit),
+    False (US, `S D`, motion bit), or None when the source has no flag at all
+    (simple milk-scale strings, the HX711 bridge): then only the station's
+    window and tolerance decide (devices.StabilityTracker).
+    """
 
     value_kg: Decimal | None
-    stable: bool
+    stable: bool | None
     status: str = "ok"            # ok | overload | underload | error
     mode: str | None = None       # gross | net | None (indicator did not say)
     kind: ClassVar[str] = "weight"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A scale that reports litres (`N0001.25=lt`): never a weight, the
+    station cannot tell which density the indicator assumed."""
+
+    value_l: Decimal
+    stable: bool | None = None
+    kind: ClassVar[str] = "volume"
 
 
 @dataclass(frozen=True)
@@ -38,12 +59,16 @@ class Analysis:
     added_water_pct: Decimal | None = None
     freezing_point_c: Decimal | None = None
     compensated: bool = False     # density already referred to 15 °C
+    salts_pct: Decimal | None = None
+    ph: Decimal | None = None
+    conductivity_ms_cm: Decimal | None = None
     kind: ClassVar[str] = "analysis"
 
 
 @dataclass(frozen=True)
 class Status:
-    """A notice from the instrument that is not a measurement."""
+    """A notice from the instrument that is not a measurement (busy, cleaning,
+    tare done, an instrument error code)."""
 
     status: str
     detail: str = ""
@@ -69,7 +94,7 @@ class ParseError:
     kind: ClassVar[str] = "error"
 
 
-Event = Weight | Analysis | Status | BridgeSample | ParseError
+Event = Weight | Volume | Analysis | Status | BridgeSample | ParseError
 
 
 def event_to_json(event: Event) -> dict:
@@ -84,20 +109,52 @@ def event_to_json(event: Event) -> dict:
     return out
 
 
-class LineParser:
+class Parser:
+    """What every parser offers the device classes and the CLI.
+
+    `commands` maps an action (`tare`, `zero`, `read`) to the bytes the
+    instrument accepts for it; an instrument without the action lacks the key.
+    `poll` is sent periodically by the device when the instrument only
+    answers requests (MT-SICS); None for instruments that stream.
+    """
+
+    name: ClassVar[str] = "?"
+    commands: ClassVar[dict[str, bytes]] = {}
+    poll: ClassVar[bytes | None] = None
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.errors = 0
+
+    def feed(self, data: bytes) -> list[Event]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def flush(self) -> list[Event]:
+        """End of input (a capture's end): whatever is held becomes an event."""
+        return []
+
+    def _count(self, event: Event) -> Event:
+        if isinstance(event, ParseError):
+            self.errors += 1
+        else:
+            self.frames += 1
+        return event
+
+
+class LineParser(Parser):
     """Base for line-framed protocols: frames end at LF (CR alone also ends one).
 
     The buffer holds at most `max_line` bytes: a longer run without a
-    terminator is noise (wrong baud rate) and is dropped as one error.
+    terminator is noise (wrong baud rate) and is dropped as one error per
+    `max_line` bytes, so the count does not depend on the chunking.
     """
 
     name: ClassVar[str] = "line"
     max_line: ClassVar[int] = 128
 
     def __init__(self) -> None:
+        super().__init__()
         self._buffer = bytearray()
-        self.frames = 0
-        self.errors = 0
 
     def feed(self, data: bytes) -> list[Event]:
         events: list[Event] = []
@@ -109,10 +166,13 @@ class LineParser:
                     events.append(self._count(self._safe_parse(line)))
                 continue
             self._buffer.append(byte)
-            if len(self._buffer) > self.max_line:
+            if len(self._buffer) >= self.max_line:
                 events.append(self._count(ParseError("line too long", bytes(self._buffer))))
                 self._buffer.clear()
         return events
+
+    def flush(self) -> list[Event]:
+        return self.feed(b"\n")
 
     def _safe_parse(self, line: bytes) -> Event:
         try:
@@ -120,12 +180,69 @@ class LineParser:
         except Exception as exc:  # a parser bug must not stop the station
             return ParseError(f"undecodable frame ({exc.__class__.__name__})", line)
 
-    def _count(self, event: Event) -> Event:
-        if isinstance(event, ParseError):
-            self.errors += 1
-        else:
-            self.frames += 1
-        return event
-
     def parse_line(self, line: bytes) -> Event:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class BufferParser(Parser):
+    """Base for binary or self-delimited protocols (Toledo, Ekomilk, simple strings).
+
+    `feed` appends to a buffer and calls `_step` until it returns None (wait
+    for more bytes). `_step` must decide only on what the buffer holds.
+    Bytes skipped while hunting for a frame are gathered and reported as one
+    "noise" error when a frame is found, or every `max_junk` bytes.
+    """
+
+    max_junk: ClassVar[int] = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buf = bytearray()
+        self._junk = bytearray()
+
+    def feed(self, data: bytes) -> list[Event]:
+        self._buf.extend(data)
+        events: list[Event] = []
+        while True:
+            try:
+                produced = self._step()
+            except Exception as exc:  # a parser bug must not stop the station
+                produced = [ParseError(f"undecodable frame ({exc.__class__.__name__})",
+                                       bytes(self._buf[:32]))]
+                self._buf.clear()
+            if produced is None:
+                return events
+            events.extend(self._count(e) for e in produced)
+
+    def flush(self) -> list[Event]:
+        events = []
+        if self._buf:
+            self._junk.extend(self._buf)
+            self._buf.clear()
+        if self._junk:
+            events.append(self._count(ParseError("incomplete frame", bytes(self._junk))))
+            self._junk.clear()
+        return events
+
+    def _skip(self, n: int = 1) -> list[Event]:
+        """Drop `n` bytes as noise; one error per `max_junk` bytes."""
+        self._junk.extend(self._buf[:n])
+        del self._buf[:n]
+        if len(self._junk) >= self.max_junk:
+            junk = bytes(self._junk[:self.max_junk])
+            del self._junk[:self.max_junk]
+            return [ParseError("noise", junk)]
+        return []
+
+    def _found(self, n: int, event: Event) -> list[Event]:
+        """A frame of `n` bytes at the buffer's start: report pending noise first."""
+        del self._buf[:n]
+        out: list[Event] = []
+        if self._junk:
+            out.append(ParseError("noise", bytes(self._junk)))
+            self._junk.clear()
+        out.append(event)
+        return out
+
+    def _step(self) -> list[Event] | None:  # pragma: no cover - abstract
         raise NotImplementedError

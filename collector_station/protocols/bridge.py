@@ -13,15 +13,18 @@ digits. `seq` counts lines modulo 65536 so the host sees lost lines. Types:
     $LC,<seq>,<uptime_ms>,<raw_counts>*XX          HX711 load-cell sample
     $TMP,<seq>,<uptime_ms>,<rom_id>,<milli_c>*XX   DS18B20 sample
     $HELLO,<seq>,<firmware_version>*XX             bridge started
+    $ERR,<seq>,<code>*XX                            bridge fault (hx711_timeout,
+                                                    no_probes, ...)
 
 Calibration, stability and every decision stay on the host (Klipper's rule).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from .base import Analysis, BridgeSample, Event, LineParser, ParseError, Status
+from .base import Analysis, BridgeSample, Event, LineParser, ParseError, Status, Weight
 
 
 def checksum(body: bytes) -> str:
@@ -46,8 +49,25 @@ def _dec(text: bytes) -> Decimal:
 
 class BridgeParser(LineParser):
     name = "bridge"
+    # Tare and zero of a load cell are host-side (LoadCellCalibration); the
+    # bridge takes no commands.
+    commands: dict[str, bytes] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost_lines = 0          # gaps in the sequence numbers
+        self._last_seq: int | None = None
 
     def parse_line(self, line: bytes) -> Event:
+        event = self._parse(line)
+        seq = getattr(event, "seq", None)
+        if isinstance(seq, int):
+            if self._last_seq is not None:
+                self.lost_lines += (seq - self._last_seq - 1) % 65536
+            self._last_seq = seq
+        return event
+
+    def _parse(self, line: bytes) -> Event:
         start = line.rfind(b"$")
         if start < 0:
             return ParseError("no $ start", line)
@@ -73,7 +93,43 @@ class BridgeParser(LineParser):
                 return BridgeSample("temperature", seq, int(fields[2]), int(fields[4]),
                                     fields[3].decode("ascii"))
             if kind == b"HELLO" and len(fields) == 3:
+                self._last_seq = None      # a restarted bridge counts from 0 again
                 return Status("bridge_started", fields[2].decode("ascii", "replace"))
+            if kind == b"ERR" and len(fields) == 3:
+                return Status("bridge_error", fields[2].decode("ascii", "replace"))
         except (ValueError, IndexError, InvalidOperation, UnicodeDecodeError):
             return ParseError("bad field", line)
         return ParseError("unknown bridge frame", line)
+
+
+@dataclass(frozen=True)
+class LoadCellCalibration:
+    """Raw HX711 counts to kg, on the host (the firmware knows no kilograms).
+
+    kg = (raw - offset_counts - tare_counts) / counts_per_kg, rounded to
+    `resolution_kg` (an HX711 on a 10-bit-honest load cell is noisy below
+    about 5 g; showing more digits would invite arguments at the bench).
+    Calibrate with the empty platform (offset_counts = its raw reading) and
+    a known mass (counts_per_kg = (raw - offset) / mass).
+    """
+
+    counts_per_kg: Decimal
+    offset_counts: int = 0
+    resolution_kg: Decimal = Decimal("0.01")
+
+    def __post_init__(self) -> None:
+        if self.counts_per_kg == 0:
+            raise ValueError("counts_per_kg must not be 0")
+
+    def kg(self, raw: int, tare_counts: int = 0) -> Decimal:
+        value = Decimal(raw - self.offset_counts - tare_counts) / Decimal(self.counts_per_kg)
+        return value.quantize(self.resolution_kg, rounding=ROUND_HALF_EVEN)
+
+    def weight(self, raw: int, tare_counts: int = 0) -> Weight:
+        """A Weight with no stability flag: the station's window decides."""
+        return Weight(self.kg(raw, tare_counts), None)
+
+    @staticmethod
+    def from_two_points(empty_raw: int, loaded_raw: int, mass_kg: Decimal) -> LoadCellCalibration:
+        """The calibration from an empty reading and one with a known mass."""
+        return LoadCellCalibration(Decimal(loaded_raw - empty_raw) / Decimal(mass_kg), empty_raw)

@@ -46,6 +46,9 @@ class DeliveryLine:
     reject_reason: str | None
     chilled: bool
     milk_temp_c: Decimal | None
+    receipt_code: str | None = None
+    unit: str = "L"
+    quantity: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,24 @@ class Charge:
     installment: int
     installments: int
     first_period: Period
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """A late or corrected delivery of a closed period, paid in the current one.
+
+    ``liters`` and ``value`` are the differences with what the closed period
+    paid (a new delivery: its litres and value; a correction: new − old,
+    possibly negative). Both count in this period's gross and fees.
+    """
+
+    producer: str
+    delivery_id: str
+    period: Period
+    ts: datetime
+    liters: Decimal
+    value: Decimal
+    reason: str = "late"  # "late" (new delivery) or "corrected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,7 @@ class ProducerRow:
     due: Decimal = ZERO
     lines: tuple[DeliveryLine, ...] = ()
     charges: tuple[Charge, ...] = ()
+    adjustments: tuple[Adjustment, ...] = ()
 
     @property
     def liters(self) -> Decimal:
@@ -150,9 +172,13 @@ def _charges_due(advances: Iterable[Advance], period: Period) -> dict[str, list[
 
 
 def _line(delivery: Delivery, pricing: Pricing) -> DeliveryLine:
-    priced = price_delivery(
-        pricing, delivery.liters, delivery.solids_pct, delivery.accepted, delivery.milk_temp_c
-    )
+    try:
+        priced = price_delivery(
+            pricing, delivery.liters, delivery.solids_pct, delivery.accepted, delivery.milk_temp_c,
+            delivery.weight_kg, delivery.fat_pct,
+        )
+    except ValueError as exc:
+        raise UserError(f"delivery {delivery.id} of {delivery.producer}: {exc}") from None
     return DeliveryLine(
         id=delivery.id,
         ts=delivery.ts.astimezone(pricing.timezone),
@@ -164,6 +190,9 @@ def _line(delivery: Delivery, pricing: Pricing) -> DeliveryLine:
         reject_reason=delivery.reject_reason,
         chilled=priced.chilled,
         milk_temp_c=delivery.milk_temp_c,
+        receipt_code=delivery.receipt_code,
+        unit=priced.unit,
+        quantity=priced.quantity,
     )
 
 
@@ -173,18 +202,25 @@ def _producer_row(
     charges: list[Charge],
     carried_in: Decimal,
     pricing: Pricing,
+    adjustments: list[Adjustment] = (),
 ) -> tuple[ProducerRow, Decimal]:
     """The producer's row, and the exact Σ litres × TS the TOTAL average needs."""
     lines.sort(key=lambda line: (line.ts, line.id))
     accepted = [line for line in lines if line.accepted]
     liters_exact = sum((line.liters for line in accepted), ZERO)
     solids_liters = sum((line.liters * line.solids_pct for line in accepted), ZERO)
-    gross = round_half_up(sum((line.value for line in lines), ZERO))
+    adjusted_value = sum((a.value for a in adjustments), ZERO)
+    adjusted_liters = sum((a.liters for a in adjustments), ZERO)
+    gross_exact = sum((line.value for line in lines), ZERO) + adjusted_value
+    # A correction downwards larger than this period's milk: the rest is owed.
+    owed = round_half_up(-gross_exact) if gross_exact < 0 else ZERO
+    gross = round_half_up(max(gross_exact, ZERO))
     # Fees are capped at gross: with a price floored at zero (very poor milk)
     # the contribution could exceed what the milk earned, and the producer
     # would end up owing money for having delivered it.
-    fees = min(round_half_up(liters_exact * pricing.contribution_per_liter), gross)
-    due = carried_in + sum((charge.amount for charge in charges), ZERO)
+    fee_liters = max(liters_exact + adjusted_liters, ZERO)
+    fees = min(round_half_up(fee_liters * pricing.contribution_per_liter), gross)
+    due = carried_in + owed + sum((charge.amount for charge in charges), ZERO)
     # Fees are taken before deductions; what does not fit carries over.
     deductions = min(due, gross - fees)
     row = ProducerRow(
@@ -202,6 +238,7 @@ def _producer_row(
         due=due,
         lines=tuple(lines),
         charges=tuple(charges),
+        adjustments=tuple(adjustments),
     )
     return row, solids_liters
 
@@ -235,6 +272,7 @@ def compute_fortnight(
     pricing: Pricing,
     advances: Iterable[Advance] = (),
     carried_in: Mapping[str, Decimal] | None = None,
+    adjustments: Iterable[Adjustment] = (),
 ) -> Fortnight:
     """Compute every producer's payment for ``period`` (payments.md).
 
@@ -242,8 +280,10 @@ def compute_fortnight(
     time in ``pricing.timezone`` is outside the period are ignored and
     counted. Installments of ``advances`` fall due in their periods;
     ``carried_in`` maps a producer to the balance (currency, ≥ 0) left
-    undeducted by earlier periods, which falls due again now. Every producer
-    with a delivery or something due gets a row.
+    undeducted by earlier periods, which falls due again now;
+    ``adjustments`` (late or corrected deliveries of closed periods, from
+    the ledger) add to gross and fees. Every producer with a delivery,
+    an adjustment or something due gets a row.
     """
     start, end = period.bounds(pricing.timezone)
     lines: dict[str, list[DeliveryLine]] = defaultdict(list)
@@ -262,7 +302,10 @@ def compute_fortnight(
         for producer, amount in balances.items():
             if amount < 0:
                 raise ValueError(f"carried-in balance of {producer!r} is negative: {amount}")
-        producers = sorted(set(lines) | set(charges) | set(balances))
+        adjusted: dict[str, list[Adjustment]] = defaultdict(list)
+        for adjustment in adjustments:
+            adjusted[adjustment.producer].append(adjustment)
+        producers = sorted(set(lines) | set(charges) | set(balances) | set(adjusted))
         if TOTAL in producers:
             raise UserError(f"producer {TOTAL!r} is reserved for the total row of the statement")
 
@@ -270,7 +313,8 @@ def compute_fortnight(
         solids_liters = ZERO
         for producer in producers:
             row, producer_solids_liters = _producer_row(
-                producer, lines.get(producer, []), charges.get(producer, []), balances.get(producer, ZERO), pricing
+                producer, lines.get(producer, []), charges.get(producer, []), balances.get(producer, ZERO), pricing,
+                adjusted.get(producer, []),
             )
             rows.append(row)
             solids_liters += producer_solids_liters

@@ -35,3 +35,19 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         if isinstance(exc, OSError):
             raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename; UserError if it cannot."""
+    path = Path(path)
+    temporary = temporary_name(path)
+    try:
+        with open(temporary, "xb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise

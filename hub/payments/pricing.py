@@ -4,12 +4,13 @@ The file (TOML, see contracts.md) names a price *scheme* and its parameters.
 Schemes are data: each is a small frozen class that knows its keys and its
 price formula, registered in `SCHEMES` by the name used in the file, so that
 a new scheme is one class and one entry, not an ``if`` in the engine.
-Only ``solids_bonus`` (payments.md, the default) is implemented so far.
+``solids_bonus`` (the default), ``per_kg_solids`` and ``fat_snf_chart``.
 """
 
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_right
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from pathlib import Path
@@ -57,6 +58,27 @@ class _Table:
         if default is REQUIRED:
             raise self.error(key, "missing (required)")
         return default
+
+    def decimal_value(self, key: str, value: Any, minimum: Decimal | None = None,
+                      maximum: Decimal | None = None) -> Decimal:
+        """Check one already-read value (e.g. a list item) like `decimal` does."""
+        marker = f"\0{key}"
+        self._data = {**self._data, marker: value}
+        try:
+            return self.decimal(marker, REQUIRED, minimum, maximum)
+        except UserError as exc:
+            raise UserError(str(exc).replace(marker, key)) from None
+        finally:
+            self._data.pop(marker, None)
+            self._read.discard(marker)
+
+    def decimal_list(self, key: str, minimum: Decimal | None = None,
+                     maximum: Decimal | None = None) -> tuple[Decimal, ...]:
+        """A non-empty list of decimals (``["3.0", "3.5"]``)."""
+        values = self._get(key, REQUIRED)
+        if not isinstance(values, list) or not values:
+            raise self.error(key, f"must be a non-empty list of quoted decimals, not {values!r}")
+        return tuple(self.decimal_value(f"{key}[{i + 1}]", v, minimum, maximum) for i, v in enumerate(values))
 
     def decimal(
         self,
@@ -116,17 +138,20 @@ class _Table:
 
 
 class PriceScheme(Protocol):
-    """What the engine needs from a scheme: the quality price of one litre.
+    """What the engine needs from a scheme: a rate per unit, and the unit.
 
-    ``solids_pct`` is the delivery's total solids already rounded to two
-    decimals (as printed). Schemes priced on other measures (kg of solids,
-    fat and SNF bands) would take the delivery's ``weight_kg`` / ``fat_pct``
-    here as well when they are added.
+    ``unit`` is ``"L"`` (the rate is per litre) or ``"kg_solids"`` (per kg
+    of total solids). ``rate`` gets the delivery's total solids and fat, both
+    already rounded half-up to two decimals (as printed on the receipt), and
+    returns the quality rate, never below zero. ``needs`` names the delivery
+    fields the scheme cannot price without.
     """
 
     name: ClassVar[str]
+    unit: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]]
 
-    def price_per_liter(self, solids_pct: Decimal) -> Decimal: ...
+    def rate(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Decimal: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +164,8 @@ class SolidsBonus:
     """
 
     name: ClassVar[str] = "solids_bonus"
+    unit: ClassVar[str] = "L"
+    needs: ClassVar[tuple[str, ...]] = ("solids_pct",)
 
     base_per_liter: Decimal
     bonus_per_tenth: Decimal
@@ -167,11 +194,92 @@ class SolidsBonus:
             price = self.base_per_liter - self.penalty_per_tenth * tenths
         return max(price, ZERO)
 
+    def rate(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Decimal:
+        return self.price_per_liter(solids_pct)
+
+
+@dataclass(frozen=True, slots=True)
+class PerKgSolids:
+    """A price per kg of total solids: value = kg × TS/100 × ``price_per_kg_solids``.
+
+    kg is the delivery's ``weight_kg``; when a delivery was not weighed
+    (volumetric cans) and ``kg_per_liter`` is set, kg = litres × kg_per_liter.
+    """
+
+    name: ClassVar[str] = "per_kg_solids"
+    unit: ClassVar[str] = "kg_solids"
+    needs: ClassVar[tuple[str, ...]] = ("solids_pct",)
+
+    price_per_kg_solids: Decimal
+    kg_per_liter: Decimal | None = None
+
+    @classmethod
+    def from_table(cls, table: _Table) -> PerKgSolids:
+        return cls(
+            price_per_kg_solids=table.decimal("price_per_kg_solids", minimum=ZERO),
+            kg_per_liter=table.decimal("kg_per_liter", None, Decimal("0.9"), Decimal("1.1")),
+        )
+
+    def rate(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Decimal:
+        return self.price_per_kg_solids
+
+
+@dataclass(frozen=True, slots=True)
+class FatSnfChart:
+    """A chart of rates per litre by fat band × SNF band (as Indian collection units use).
+
+    ``fat_bands`` and ``snf_bands`` are the ascending lower bounds (%) of
+    each band; ``rates[i][j]`` is the rate per litre for fat in band i and
+    SNF in band j (a band runs from its bound up to the next one, excluded;
+    the last band is open). SNF = TS − fat, both rounded to two decimals.
+    Milk below the lowest fat or SNF bound gets ``below_chart_per_liter``.
+    """
+
+    name: ClassVar[str] = "fat_snf_chart"
+    unit: ClassVar[str] = "L"
+    needs: ClassVar[tuple[str, ...]] = ("solids_pct", "fat_pct")
+
+    fat_bands: tuple[Decimal, ...]
+    snf_bands: tuple[Decimal, ...]
+    rates: tuple[tuple[Decimal, ...], ...]
+    below_chart_per_liter: Decimal = ZERO
+
+    @classmethod
+    def from_table(cls, table: _Table) -> FatSnfChart:
+        fat_bands = table.decimal_list("fat_bands", ZERO, Decimal(100))
+        snf_bands = table.decimal_list("snf_bands", ZERO, Decimal(100))
+        for key, bands in (("fat_bands", fat_bands), ("snf_bands", snf_bands)):
+            if any(b <= a for a, b in zip(bands, bands[1:])):
+                raise table.error(key, "bounds must be strictly ascending")
+        rows = table._get("rates", REQUIRED)
+        if not isinstance(rows, list) or len(rows) != len(fat_bands):
+            raise table.error("rates", f"expected {len(fat_bands)} rows (one per fat band), each with "
+                              f"{len(snf_bands)} rates (one per SNF band)")
+        rates = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(snf_bands):
+                raise table.error("rates", f"row {i + 1}: expected {len(snf_bands)} rates (one per SNF band)")
+            rates.append(tuple(table.decimal_value(f"rates[{i + 1}][{j + 1}]", v, ZERO) for j, v in enumerate(row)))
+        return cls(
+            fat_bands=fat_bands,
+            snf_bands=snf_bands,
+            rates=tuple(rates),
+            below_chart_per_liter=table.decimal("below_chart_per_liter", ZERO, minimum=ZERO),
+        )
+
+    def rate(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Decimal:
+        if fat_pct is None:
+            raise ValueError("scheme fat_snf_chart needs fat_pct")
+        snf = solids_pct - fat_pct
+        i = bisect_right(self.fat_bands, fat_pct) - 1
+        j = bisect_right(self.snf_bands, snf) - 1
+        if i < 0 or j < 0:
+            return self.below_chart_per_liter
+        return self.rates[i][j]
+
 
 # Scheme name in the pricing file -> class reading its keys from [price].
-SCHEMES: dict[str, type] = {SolidsBonus.name: SolidsBonus}
-# Named in payments.md; accepted names so the error says "not yet", not "unknown".
-PLANNED_SCHEMES = ("per_kg_solids", "fat_snf_chart")
+SCHEMES: dict[str, type] = {cls.name: cls for cls in (SolidsBonus, PerKgSolids, FatSnfChart)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +297,7 @@ class Pricing:
     chilled_max_temp_c: Decimal | None = None
     contribution_per_liter: Decimal = ZERO
     association: str = ""
+    max_shrinkage_pct: Decimal = Decimal(1)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -201,14 +310,36 @@ class DeliveryPrice:
     """How one delivery was priced.
 
     ``solids_pct``: TS as rounded for pricing (None when not measured);
-    ``price_per_liter``: currency per litre including any chilled bonus
-    (0 for a rejected delivery); ``value``: litres × price, exact.
+    ``price_per_liter``: the rate per ``unit`` including any chilled bonus
+    for litre schemes (0 for a rejected delivery); for ``per_kg_solids`` the
+    rate per kg of solids (the chilled bonus is then per litre on top);
+    ``quantity``: litres, or kg of solids; ``value``: exact.
     """
 
     solids_pct: Decimal | None
     price_per_liter: Decimal
     value: Decimal
     chilled: bool
+    unit: str = "L"
+    quantity: Decimal = ZERO
+
+
+def kg_of(pricing: Pricing, liters: Decimal, weight_kg: Decimal | None) -> Decimal | None:
+    """The kg a per-kg scheme prices: as weighed, else litres × ``kg_per_liter`` (None if neither)."""
+    if weight_kg is not None:
+        return weight_kg
+    factor = getattr(pricing.scheme, "kg_per_liter", None)
+    return None if factor is None else liters * factor
+
+
+def is_chilled(pricing: Pricing, milk_temp_c: Decimal | None) -> bool:
+    """Whether a delivery earns the chilled-milk bonus (unknown temperature: no)."""
+    return (
+        pricing.chilled_bonus_per_liter > 0
+        and pricing.chilled_max_temp_c is not None
+        and milk_temp_c is not None
+        and milk_temp_c <= pricing.chilled_max_temp_c
+    )
 
 
 def price_delivery(
@@ -217,31 +348,38 @@ def price_delivery(
     solids_pct: Decimal | None,
     accepted: bool,
     milk_temp_c: Decimal | None = None,
+    weight_kg: Decimal | None = None,
+    fat_pct: Decimal | None = None,
 ) -> DeliveryPrice:
     """Price one delivery of ``liters`` L with total solids ``solids_pct`` %.
 
-    This is the whole per-delivery rule of payments.md in one place; a
-    vectorised version must give the same ``value`` for every delivery.
+    This is the whole per-delivery rule of payments.md in one place; the
+    vectorised engine must give the same ``value`` for every delivery.
     Rejected deliveries are worth 0. The chilled bonus is added after the
     quality price is floored at zero: it pays for the cold chain, which was
-    kept even when the milk was poor.
+    kept even when the milk was poor. Raises ValueError when the scheme
+    lacks a measure it needs (the engine names the delivery).
     """
+    scheme = pricing.scheme
     rounded = None if solids_pct is None else round_half_up(solids_pct, SOLIDS_PLACES)
     if not accepted:
-        return DeliveryPrice(rounded, ZERO, ZERO, False)
+        return DeliveryPrice(rounded, ZERO, ZERO, False, scheme.unit, ZERO)
     if rounded is None:
         raise ValueError("an accepted delivery needs solids_pct to be priced")
+    fat = None if fat_pct is None else round_half_up(fat_pct, SOLIDS_PLACES)
+    if fat is None and "fat_pct" in scheme.needs:
+        raise ValueError(f"scheme {scheme.name} needs fat_pct")
     with localcontext(EXACT):
-        price = pricing.scheme.price_per_liter(rounded)
-        chilled = (
-            pricing.chilled_bonus_per_liter > 0
-            and pricing.chilled_max_temp_c is not None
-            and milk_temp_c is not None
-            and milk_temp_c <= pricing.chilled_max_temp_c
-        )
-        if chilled:
-            price += pricing.chilled_bonus_per_liter
-        return DeliveryPrice(rounded, price, liters * price, chilled)
+        rate = scheme.rate(rounded, fat)
+        chilled = is_chilled(pricing, milk_temp_c)
+        bonus = pricing.chilled_bonus_per_liter if chilled else ZERO
+        if scheme.unit == "L":
+            return DeliveryPrice(rounded, rate + bonus, liters * (rate + bonus), chilled, "L", liters)
+        kg = kg_of(pricing, liters, weight_kg)
+        if kg is None:
+            raise ValueError(f"scheme {scheme.name} needs weight_kg (or set kg_per_liter in [price])")
+        kg_solids = kg * rounded.scaleb(-2)
+        return DeliveryPrice(rounded, rate, kg_solids * rate + liters * bonus, chilled, "kg_solids", kg_solids)
 
 
 def load_pricing(path: Path | str) -> Pricing:
@@ -274,11 +412,7 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
     scheme_name = price.string("scheme", SolidsBonus.name)
     scheme_class = SCHEMES.get(scheme_name)
     if scheme_class is None:
-        if scheme_name in PLANNED_SCHEMES:
-            reason = f"scheme {scheme_name!r} is not supported yet"
-        else:
-            reason = f"unknown scheme {scheme_name!r}"
-        raise price.error("scheme", f"{reason} (supported: {', '.join(sorted(SCHEMES))})")
+        raise price.error("scheme", f"unknown scheme {scheme_name!r} (supported: {', '.join(sorted(SCHEMES))})")
     scheme = scheme_class.from_table(price)
     chilled_bonus = price.decimal("chilled_bonus_per_liter", ZERO, minimum=ZERO)
     chilled_max = price.decimal("chilled_max_temp_c", None, Decimal(-5), Decimal(40))
@@ -291,6 +425,11 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
     if fees is not None:
         contribution = fees.decimal("contribution_per_liter", ZERO, minimum=ZERO)
         fees.finish()
+    reconcile = top.table("reconcile", required=False)
+    max_shrinkage = Decimal(1)
+    if reconcile is not None:
+        max_shrinkage = reconcile.decimal("max_shrinkage_pct", Decimal(1), ZERO, Decimal(100))
+        reconcile.finish()
     top.finish()
 
     return Pricing(
@@ -301,4 +440,5 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
         chilled_max_temp_c=chilled_max,
         contribution_per_liter=contribution,
         association=association,
+        max_shrinkage_pct=max_shrinkage,
     )

@@ -23,7 +23,7 @@ from hub.payments.money import parse_decimal, round_half_up
 from hub.payments.periods import Period
 
 DELIVERY_REQUIRED = ("id", "producer", "ts", "liters", "solids_pct", "accepted")
-DELIVERY_OPTIONAL = ("milk_temp_c", "center", "station", "weight_kg", "fat_pct", "reject_reason")
+DELIVERY_OPTIONAL = ("milk_temp_c", "center", "station", "weight_kg", "fat_pct", "reject_reason", "receipt_code")
 DELIVERY_COLUMNS = DELIVERY_REQUIRED + DELIVERY_OPTIONAL
 ADVANCE_COLUMNS = ("producer", "kind", "amount", "installments", "first_period")
 
@@ -37,7 +37,8 @@ class Delivery:
     ``ts`` is aware (with UTC offset); ``liters`` in L; ``solids_pct`` and
     ``fat_pct`` in %, ``solids_pct`` None only when the delivery was rejected
     before it was analysed; ``milk_temp_c`` at intake in °C; ``weight_kg``
-    as weighed.
+    as weighed; ``receipt_code`` the verification code printed on the
+    producer's receipt, when the station sends one.
     """
 
     id: str
@@ -52,6 +53,7 @@ class Delivery:
     weight_kg: Decimal | None = None
     fat_pct: Decimal | None = None
     reject_reason: str | None = None
+    receipt_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,7 @@ def _delivery_from_row(values: dict[str, str]) -> Delivery:
         weight_kg=_optional_decimal(values, "weight_kg", minimum=Decimal(0)),
         fat_pct=_optional_decimal(values, "fat_pct", *_PERCENT),
         reject_reason=_optional_text(values, "reject_reason"),
+        receipt_code=_optional_text(values, "receipt_code"),
     )
 
 
@@ -245,6 +248,7 @@ def write_deliveries_csv(path: Path | str, deliveries: Iterable[Delivery], tz: Z
                 _plain(d.weight_kg),
                 _plain(d.fat_pct),
                 d.reject_reason or "",
+                d.receipt_code or "",
             )
         )
     write_text_atomic(path, buffer.getvalue())

@@ -282,11 +282,12 @@ def _statement_file_name(producer: str) -> str:
     return f"{producer}.txt"
 
 
-OUTPUT_NAMES = ("statements", "statements.txt", "statements.csv")
+OUTPUT_NAMES = ("statements", "statements.txt", "statements.pdf", "statements.csv")
 
 
-def write_outputs(out_dir: Path | str, fortnight: Fortnight, lang: str = "es") -> None:
-    """Write ``statements.csv``, ``statements.txt`` and ``statements/<producer>.txt`` in ``out_dir``.
+def write_outputs(out_dir: Path | str, fortnight: Fortnight, lang: str = "es", pdf: bool = False) -> None:
+    """Write ``statements.csv``, ``statements.txt`` and ``statements/<producer>.txt`` in ``out_dir``;
+    with ``pdf`` also ``statements/<producer>.pdf`` and the association's ``statements.pdf``.
 
     Everything is rendered first and written into a hidden staging folder in
     ``out_dir``, then swapped into place by renames; if any step fails the
@@ -303,6 +304,13 @@ def write_outputs(out_dir: Path | str, fortnight: Fortnight, lang: str = "es") -
         _statement_file_name(row.producer): render_producer_statement(fortnight, row.producer, lang)
         for row in fortnight.rows
     }
+    pdfs: dict[str, bytes] = {}
+    if pdf:
+        from hub.payments.pdf import producer_statement_pdf, summary_pdf
+
+        pdfs = {name[:-4] + ".pdf": producer_statement_pdf(fortnight, row.producer, lang)
+                for name, row in zip(producer_pages, fortnight.rows)}
+        pdfs["../statements.pdf"] = summary_pdf(fortnight, lang)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
@@ -316,7 +324,14 @@ def write_outputs(out_dir: Path | str, fortnight: Fortnight, lang: str = "es") -
             (staging / "new" / "statements" / name).write_text(text, encoding="utf-8")
         for name, text in contents.items():
             (staging / "new" / name).write_text(text, encoding="utf-8")
+        for name, data in pdfs.items():
+            (staging / "new" / "statements" / name).write_bytes(data)
+        if not pdf:
+            # an empty summary keeps the swap simple; removed again below
+            (staging / "new" / "statements.pdf").write_bytes(b"")
         _swap_into_place(staging, out_dir)
+        if not pdf:
+            os.unlink(out_dir / "statements.pdf")
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot write statements: {exc.strerror or exc}") from None
     finally:

@@ -1,0 +1,95 @@
+"""What the operator types on the bench keypad (a USB keypad is a keyboard).
+
+One line per action. Pure parsing; the station acts on the result.
+
+    P001          producer code: starts a delivery
+    ap / af       alcohol test: passes (negative) / fails (positive)
+    op / of       organoleptic check: normal / abnormal
+    ac 16         titratable acidity in °D
+    +             ACCEPT the delivery shown
+    - [words]     REJECT it (optional words are kept as a note)
+    t             tare the scale
+    p             print the last receipt again
+    s             close the shift (print and send its summary)
+    x 12 [words]  void delivery no. 12 (a new record; the original stays)
+    c 12 P005     delivery no. 12 belongs to producer P005 (a correction record)
+    q             stop the station
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+RESERVED = {"ap", "af", "op", "of", "ac", "t", "p", "s", "x", "c", "q"}
+
+
+@dataclass(frozen=True)
+class Command:
+    action: str              # producer | test | decide | tare | reprint | close_shift | void | correct | quit | invalid
+    args: tuple = ()
+
+
+def parse_keypad(line: str) -> Command:
+    words = line.strip().split()
+    if not words:
+        return Command("invalid", ("",))
+    head, rest = words[0].lower(), words[1:]
+    if head in ("ap", "af"):
+        return Command("test", ("alcohol", head == "ap"))
+    if head in ("op", "of"):
+        return Command("test", ("organoleptic", head == "op"))
+    if head == "ac":
+        try:
+            value = Decimal(rest[0].replace(",", "."))
+            if not value.is_finite() or value <= 0:
+                raise InvalidOperation
+        except (IndexError, InvalidOperation):
+            return Command("invalid", (line.strip(),))
+        return Command("test", ("acidity", value))
+    if head == "+":
+        return Command("decide", (True, ""))
+    if head == "-" or line.strip().startswith("-"):
+        note = line.strip()[1:].strip()
+        return Command("decide", (False, note))
+    if head == "t" and not rest:
+        return Command("tare")
+    if head == "p" and not rest:
+        return Command("reprint")
+    if head == "s" and not rest:
+        return Command("close_shift")
+    if head == "q" and not rest:
+        return Command("quit")
+    if head == "x" and rest and rest[0].isdigit():
+        return Command("void", (rest[0], " ".join(rest[1:])))
+    if head == "c" and len(rest) == 2 and rest[0].isdigit():
+        return Command("correct", (rest[0], rest[1]))
+    if len(words) == 1 and head not in RESERVED:
+        return Command("producer", (words[0],))
+    return Command("invalid", (line.strip(),))
+
+
+def apply(station, command: Command) -> bool:
+    """Carry out a keypad command on a Station; False to stop."""
+    action, args = command.action, command.args
+    if action == "producer":
+        station.enter_producer(*args)
+    elif action == "test":
+        station.record_test(*args)
+    elif action == "decide":
+        station.decide(*args)
+    elif action == "tare":
+        station.tare()
+    elif action == "reprint":
+        station.reprint_last()
+    elif action == "close_shift":
+        station.close_shift()
+    elif action == "void":
+        station.void(*args)
+    elif action == "correct":
+        station.correct_producer(*args)
+    elif action == "quit":
+        return False
+    else:
+        station.show("bad_code", code=args[0] if args else "")
+    return True

@@ -1,0 +1,80 @@
+"""Mettler Toledo MT-SICS replies (level 0/1), shared/domain/devices.md.
+
+    S S     12.34 kg     stable weight (reply to S or SI)
+    S D     12.30 kg     dynamic: the balance is still moving (reply to SI)
+    S +  /  S -          overload / underload
+    S I                  busy (command understood, not executable now)
+    ES / ET / EL         syntax, transmission, logical error
+    T S     2.10 kg      tare done;   Z A   zero done
+
+An MT-SICS balance only answers requests: the device polls it with `SI`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .base import Event, LineParser, ParseError, Status, Weight
+
+_UNIT_KG = {"kg": Decimal(1), "g": Decimal("0.001"), "mg": Decimal("0.000001"),
+            "lb": Decimal("0.45359237"), "t": Decimal(1000)}
+_ERRORS = {"ES": "syntax error / error de sintaxis", "ET": "transmission error / error de transmisión",
+           "EL": "logical error / error lógico"}
+
+
+def _kg(value: str, unit: str) -> Decimal | None:
+    factor = _UNIT_KG.get(unit.lower())
+    if factor is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number * factor if number.is_finite() else None
+
+
+class SicsParser(LineParser):
+    name = "sics"
+    commands = {"read": b"S\r\n", "read_immediate": b"SI\r\n", "tare": b"T\r\n", "zero": b"Z\r\n"}
+    poll = b"SI\r\n"
+
+    def parse_line(self, line: bytes) -> Event:
+        try:
+            text = line.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return ParseError("not ASCII", line)
+        parts = text.split()
+        if not parts:
+            return ParseError("empty line", line)
+        if parts[0] in _ERRORS and len(parts) == 1:
+            return Status("error", f"{parts[0]}: {_ERRORS[parts[0]]}")
+        if len(parts) < 2:
+            return ParseError("not an MT-SICS reply", line)
+        command, status = parts[0], parts[1]
+        if command == "S":
+            if status in ("S", "D") and len(parts) == 4:
+                value = _kg(parts[2], parts[3])
+                if value is None:
+                    return ParseError("bad MT-SICS weight", line)
+                return Weight(value, status == "S")
+            if len(parts) == 2:
+                if status == "+":
+                    return Weight(None, False, "overload")
+                if status == "-":
+                    return Weight(None, False, "underload")
+                if status == "I":
+                    return Status("busy", "balanza ocupada / balance busy")
+            return ParseError("bad MT-SICS S reply", line)
+        if command == "T":
+            if status == "S" and len(parts) == 4 and _kg(parts[2], parts[3]) is not None:
+                return Status("tare_done", f"{parts[2]} {parts[3]}")
+            if len(parts) == 2 and status in ("I", "+", "-"):
+                return Status("tare_failed", {"I": "busy", "+": "upper limit", "-": "lower limit"}[status])
+            return ParseError("bad MT-SICS T reply", line)
+        if command == "Z":
+            if status == "A" and len(parts) == 2:
+                return Status("zero_done")
+            if len(parts) == 2 and status in ("I", "+", "-"):
+                return Status("zero_failed", {"I": "busy", "+": "upper limit", "-": "lower limit"}[status])
+            return ParseError("bad MT-SICS Z reply", line)
+        return ParseError("not an MT-SICS reply", line)

@@ -1,0 +1,173 @@
+"""The producer registry at the station: codes, names and lab fat results.
+
+An unknown code is refused at the bench (a typo must not pay the wrong
+producer). The registry is loaded from a CSV by the officer or pushed by the
+hub (retained `registry/1` message on `milk/v1/{center}/registry`), and
+kept in its own SQLite file so it survives restarts and works offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from milk_common.errors import UserError
+
+from .keypad import RESERVED
+
+CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS producers (
+    code   TEXT PRIMARY KEY,
+    name   TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS lab_fat (
+    code      TEXT NOT NULL,
+    tested_on TEXT NOT NULL,          -- ISO date of the Gerber test
+    fat_pct   TEXT NOT NULL,          -- decimal as text
+    PRIMARY KEY (code, tested_on)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Producer:
+    code: str
+    name: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class LabFat:
+    fat_pct: Decimal
+    tested_on: date
+
+
+class Registry:
+    def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def get(self, code: str) -> Producer | None:
+        with self._lock:
+            row = self._db.execute("SELECT code, name, active FROM producers WHERE code = ?",
+                                   (code,)).fetchone()
+        return Producer(row[0], row[1], bool(row[2])) if row else None
+
+    def all(self) -> list[Producer]:
+        with self._lock:
+            rows = self._db.execute("SELECT code, name, active FROM producers ORDER BY code").fetchall()
+        return [Producer(c, n, bool(a)) for c, n, a in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM producers").fetchone()[0]
+
+    def lab_fat(self, code: str, on: date, valid_days: int) -> LabFat | None:
+        """The latest lab fat test of the producer still valid on `on`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT fat_pct, tested_on FROM lab_fat WHERE code = ? AND tested_on <= ? "
+                "ORDER BY tested_on DESC LIMIT 1", (code, on.isoformat())).fetchone()
+        if not row:
+            return None
+        tested_on = date.fromisoformat(row[1])
+        if on - tested_on > timedelta(days=valid_days):
+            return None
+        return LabFat(Decimal(row[0]), tested_on)
+
+    def replace(self, producers: list[Producer], lab: list[tuple[str, LabFat]],
+                keep_lab: bool = True) -> None:
+        """Replace the producer list (lab results are added, history kept)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM producers")
+                self._db.executemany("INSERT INTO producers (code, name, active) VALUES (?, ?, ?)",
+                                     [(p.code, p.name, int(p.active)) for p in producers])
+                if not keep_lab:
+                    self._db.execute("DELETE FROM lab_fat")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO lab_fat (code, tested_on, fat_pct) VALUES (?, ?, ?)",
+                    [(code, l.tested_on.isoformat(), str(l.fat_pct)) for code, l in lab])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def import_csv(self, path: str | Path) -> int:
+        producers, lab = read_registry_csv(path)
+        self.replace(producers, lab)
+        return len(producers)
+
+    def apply_hub_message(self, payload: dict) -> int:
+        """A `registry/1` message from the hub; raises ValueError when malformed."""
+        if payload.get("schema") != "registry/1" or not isinstance(payload.get("producers"), list):
+            raise ValueError("not a registry/1 message")
+        rows = [{k: "" if v is None else str(v) for k, v in item.items()}
+                for item in payload["producers"] if isinstance(item, dict)]
+        producers, lab = _parse_rows("hub registry", ((i + 1, r) for i, r in enumerate(rows)))
+        self.replace(producers, lab)
+        return len(producers)
+
+
+def _parse_rows(source: str, rows) -> tuple[list[Producer], list[tuple[str, LabFat]]]:
+    producers: list[Producer] = []
+    lab: list[tuple[str, LabFat]] = []
+    seen: set[str] = set()
+    for number, row in rows:
+        code = (row.get("code") or "").strip()
+        if not CODE.match(code):
+            raise UserError(f"{source}: row {number}, field code: not a producer code: {code!r}")
+        if code.lower() in RESERVED:
+            raise UserError(f"{source}: row {number}, field code: {code!r} is a keypad command")
+        if code in seen:
+            raise UserError(f"{source}: row {number}, field code: {code!r} appears twice")
+        seen.add(code)
+        name = (row.get("name") or "").strip()
+        active_text = (row.get("active") or "true").strip().lower()
+        if active_text not in ("true", "false", "1", "0", "si", "sí", "no"):
+            raise UserError(f"{source}: row {number}, field active: expected true or false")
+        producers.append(Producer(code, name or code, active_text in ("true", "1", "si", "sí")))
+        fat_text = (row.get("lab_fat_pct") or "").strip()
+        date_text = (row.get("lab_date") or "").strip()
+        if fat_text or date_text:
+            try:
+                fat = Decimal(fat_text)
+                if not (0 < fat < 20):
+                    raise InvalidOperation
+            except InvalidOperation:
+                raise UserError(f"{source}: row {number}, field lab_fat_pct: not a fat %: {fat_text!r}") from None
+            try:
+                tested = date.fromisoformat(date_text)
+            except ValueError:
+                raise UserError(f"{source}: row {number}, field lab_date: not a date (YYYY-MM-DD): {date_text!r}") from None
+            lab.append((code, LabFat(fat, tested)))
+    return producers, lab
+
+
+def read_registry_csv(path: str | Path) -> tuple[list[Producer], list[tuple[str, LabFat]]]:
+    """Columns: code, name; optional active, lab_fat_pct, lab_date (YYYY-MM-DD)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or "code" not in [f.strip() for f in reader.fieldnames]:
+                raise UserError(f"{path}: header must have a code column (code,name,...)")
+            rows = [(i + 2, {k.strip(): v for k, v in row.items() if k}) for i, row in enumerate(reader)]
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    return _parse_rows(str(path), rows)

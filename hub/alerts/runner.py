@@ -1,0 +1,85 @@
+"""Wires the alert engine into `milk-hub ingest` when `[alerts] enabled`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def influx_history(influx, chunk_size: int = 10000):
+    """history() for the engine: a tank's samples from InfluxDB."""
+    def rfc(t: datetime) -> str:
+        return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def quote(v: str) -> str:
+        return v.replace("\\", "\\\\").replace("'", "\\'")
+
+    def history(center, station, tank, start, end):
+        q = (f"SELECT temp_c, valid FROM tank_temperature WHERE center = '{quote(center)}' AND "
+             f"station = '{quote(station)}' AND tank = '{quote(tank)}' AND time >= '{rfc(start)}' "
+             f"AND time <= '{rfc(end)}'")
+        out = []
+        for row in influx.query(q, chunk_size=chunk_size):
+            t = datetime.fromtimestamp(row["time"] / 1e9, start.tzinfo)
+            out.append((t, row.get("temp_c") if row.get("valid", True) else None))
+        return out
+    return history
+
+
+def build_engine(config, *, mqtt_state=None):
+    from ..influx import InfluxV1
+    from .channels import EmailChannel, WebhookChannel
+    from .engine import AlertEngine, AlertSettings
+    from .store import AlertStore
+    ac = config.alerts
+    channels = []
+    if ac.smtp_host and ac.smtp_to:
+        channels.append(EmailChannel(ac.smtp_host, ac.smtp_port, ac.smtp_from, ac.smtp_to,
+                                     username=ac.smtp_username, password=ac.smtp_password,
+                                     starttls=ac.smtp_starttls, timeout_s=ac.timeout_s))
+    if ac.webhook_url:
+        channels.append(WebhookChannel(ac.webhook_url, ac.timeout_s))
+    ic = config.influx
+    influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
+                      timeout_s=ic.timeout_s)
+    zone = config.zone
+    return AlertEngine(
+        AlertStore(Path(config.data_dir) / "alerts.sqlite3"),
+        AlertSettings(language=ac.language, renotify_s=ac.renotify_min * 60,
+                      silence_s=ac.silence_min * 60, chart_hours=ac.chart_hours),
+        channels, publish_state=mqtt_state.publish if mqtt_state else None,
+        history=influx_history(influx, ic.query_chunk_size),
+        clock=lambda: datetime.now(zone))
+
+
+def attach_alerts(config, ingest):
+    """Observe the ingest's stored messages and tick; returns a stop function."""
+    if not config.alerts.enabled:
+        return lambda: None
+    from .channels import MqttAlertState
+    mc = config.mqtt
+    state = MqttAlertState(mc.host, mc.port, f"{mc.client_id}-alerts"[:64],
+                           username=mc.username, password=mc.password)
+    engine = build_engine(config, mqtt_state=state)
+    ingest.observers.append(lambda topic, payload: engine.observe(topic, payload))
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(config.alerts.tick_s):
+            try:
+                engine.tick()
+            except Exception:
+                log.exception("alert tick failed")
+
+    thread = threading.Thread(target=loop, name="alerts", daemon=True)
+    thread.start()
+
+    def stop_alerts():
+        stop.set()
+        thread.join(5)
+        state.close()
+    return stop_alerts
