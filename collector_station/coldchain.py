@@ -30,7 +30,6 @@ import csv
 import json
 import logging
 import math
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field, replace

@@ -28,10 +28,13 @@ def station_topic(center: str, station: str, *rest: str) -> str:
     return "/".join((TOPIC_ROOT, center, station) + rest)
 
 
-def status_payload(center: str, station: str, status: str) -> bytes:
-    return json.dumps({"schema": "status/1", "center": center, "station": station,
-                       "status": status,
-                       "ts": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode()
+def status_payload(center: str, station: str, status: str, devices: dict | None = None) -> bytes:
+    """The retained status: online/offline, and each instrument's connection."""
+    payload = {"schema": "status/1", "center": center, "station": station, "status": status,
+               "ts": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if devices:
+        payload["devices"] = dict(devices)
+    return json.dumps(payload).encode()
 
 
 class OutboxPublisher:
@@ -52,6 +55,8 @@ class OutboxPublisher:
         self.published = 0          # PUBACKs received, for the status line and tests
         # Called with the hub's retained `registry/1` message for this center.
         self.on_registry = None
+        self.devices: dict[str, str] = {}     # instrument -> connected | disconnected
+        self._devices_changed = threading.Event()
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -62,6 +67,12 @@ class OutboxPublisher:
         self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
         self._thread.start()
         return self
+
+    def device_status(self, device: str, state: str) -> None:
+        """An instrument came or went: republish the retained status."""
+        self.devices[device] = state
+        self._devices_changed.set()
+        self._wake.set()
 
     def wake(self) -> None:
         """Something new is in the outbox."""
@@ -142,13 +153,19 @@ class OutboxPublisher:
             if not self.connected.wait(10):
                 self.last_error = "no CONNACK from the broker"
                 return False
-            client.publish(self.status_topic, status_payload(self.center, self.station, "online"),
+            self._devices_changed.clear()
+            client.publish(self.status_topic, status_payload(self.center, self.station, "online",
+                                                             self.devices),
                            qos=1, retain=True)
             self.last_error = None
             inflight: dict[int, int] = {}     # mid -> outbox row
             cursor = 0                        # last outbox row published on this connection
             while self.connected.is_set() and not self._stop.is_set():
                 self._wake.clear()
+                if self._devices_changed.is_set():
+                    self._devices_changed.clear()
+                    client.publish(self.status_topic, status_payload(
+                        self.center, self.station, "online", self.devices), qos=1, retain=True)
                 done = []
                 while True:
                     try:

@@ -22,11 +22,12 @@ from milk_common.integrity import parse_key
 
 from .coldchain import TankMonitor
 from .config import StationConfig
-from .devices import DS18B20, Densimeter, Scale, SerialInstrument, StabilityTracker
+from .devices import Densimeter, Scale, tank_probes
 from .i18n import reason_text, text
 from .intake import AcceptanceRules, IntakeFlow, assess_reading, build_delivery, valid_producer_code
 from .outbox import Outbox
-from .protocols.ad import COMMANDS as AD_COMMANDS
+from .panel import BenchPanel
+from .printer import open_printer
 from .publisher import OutboxPublisher, station_topic
 from .receipt import render_receipt, render_shift_summary
 from .registry import Registry
@@ -61,11 +62,11 @@ class Station:
 
     def __init__(self, config: StationConfig, *, clock: Callable[[], datetime] | None = None,
                  display: Callable[[str], None] = print,
-                 printer: Callable[[str], None] | None = None) -> None:
+                 printer: Callable[[str], None] | None = None, pin_factory=None) -> None:
         self.config = config
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.display = display
-        self.printer = printer or display
+        self.printer = printer or self._receipt_printer(config, display)
         self.lang = config.language
         self.key = load_station_key(config)
         self.outbox = Outbox(Path(config.data_dir) / "station.sqlite3")
@@ -76,25 +77,16 @@ class Station:
             username=config.mqtt.username, password=config.mqtt.password,
             max_inflight=config.mqtt.max_inflight, reconnect_max_s=config.mqtt.reconnect_max_s)
         self.publisher.on_registry = self._registry_from_hub
-        sc = config.scale
-        self.scale = Scale(
-            SerialInstrument("scale", sc.port, sc.format, baudrate=sc.baudrate, bytesize=sc.bytesize,
-                             parity=sc.parity, stopbits=sc.stopbits, reopen_max_s=sc.reopen_max_s,
-                             on_status=self._device_status),
-            StabilityTracker(sc.stable_window_s, sc.stable_tolerance_kg, sc.empty_below_kg,
-                             sc.max_capacity_kg))
+        self.scale = Scale.from_config(config.scale, on_status=self._device_status)
         dc = config.densimeter
-        self.densimeter = Densimeter(
-            SerialInstrument("densimeter", dc.port, dc.format, baudrate=dc.baudrate,
-                             bytesize=dc.bytesize, parity=dc.parity, stopbits=dc.stopbits,
-                             reopen_max_s=dc.reopen_max_s, on_status=self._device_status))
+        self.densimeter = Densimeter.from_config(dc, on_status=self._device_status)
         ac = config.acceptance
         self.flow = IntakeFlow(densimeter=True, density_max_age_s=dc.max_age_s,
                                rules=AcceptanceRules(ac.alcohol_test, ac.organoleptic, ac.confirm,
                                                      ac.acidity_max_dornic, ac.reject_below_solids_pct))
         self.limits = config.quality.limits()
         tc = config.thermometers
-        self.probes = {tank: DS18B20(tc.w1_dir, sensor) for tank, sensor in tc.tanks.items()}
+        self.probes = tank_probes(tc)
         # Cold chain per tank (collector_station/coldchain.py); `coldchain.on_break` drives the alarm.
         self.coldchain = TankMonitor(
             Path(config.data_dir) / "coldchain.sqlite3", config.coldchain.settings(config.language),
@@ -109,6 +101,41 @@ class Station:
         self._last_step = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # gpiozero's pin factory: None picks the Pi's; tests pass a MockFactory.
+        self.panel = BenchPanel(config.panel, pin_factory=pin_factory) if config.panel else None
+        if self.panel:
+            self.panel.when_accept = lambda: self.decide(True)
+            self.panel.when_reject = lambda: self.decide(False)
+            self.panel.when_tare = self.tare
+            self.panel.when_alcohol_pass = lambda: self.record_test("alcohol", True)
+            self.panel.when_alcohol_fail = lambda: self.record_test("alcohol", False)
+            self.coldchain.on_break = self._tank_alarm
+        self._tanks_in_break: set[str] = set()
+
+    def _tank_alarm(self, tank: str, active: bool) -> None:
+        """Buzzer and red LED while any tank is in break."""
+        (self._tanks_in_break.add if active else self._tanks_in_break.discard)(tank)
+        if self.panel:
+            self.panel.alarm(bool(self._tanks_in_break))
+
+    def _receipt_printer(self, config: StationConfig, display) -> Callable[[str], None]:
+        """Receipts go to the configured ESC/POS printer, or to the display."""
+        if config.printer.kind == "none":
+            return display
+        try:
+            device = open_printer(config.printer, console=display)
+        except Exception as exc:  # no paper is no reason to stop taking milk
+            log.error("receipt printer unavailable: %s", exc)
+            return display
+
+        def print_receipt(text_: str) -> None:
+            try:
+                device.text(text_)
+                device.cut()
+            except Exception as exc:
+                log.error("receipt printer failed: %s", exc)
+                display(text_)
+        return print_receipt
 
     def _last_record(self) -> dict | None:
         last = self.outbox.deliveries(after_seq=max(self.outbox.last_seq() - 1, 0))
@@ -139,6 +166,8 @@ class Station:
         self.publisher.stop()
         self.outbox.close()
         self.registry.close()
+        if self.panel:
+            self.panel.close()
 
     def _spawn(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -150,6 +179,7 @@ class Station:
 
     def _device_status(self, device: str, state: str) -> None:
         self.show("device_connected" if state == "connected" else "device_disconnected", device=device)
+        self.publisher.device_status(device, state)
 
     def _registry_from_hub(self, payload: dict) -> None:
         try:
@@ -196,7 +226,7 @@ class Station:
             self.scale.changed.notify_all()
 
     def tare(self) -> bool:
-        return self.scale.instrument.send(AD_COMMANDS["tare"])
+        return self.scale.tare()
 
     def reprint_last(self) -> bool:
         last = self._last_record()
@@ -323,7 +353,11 @@ class Station:
         payload = self.outbox.record_delivery(
             record, station_topic(self.config.center, self.config.station, "delivery"), self.key)
         self.publisher.wake()
+        # Accepted milk is poured into the intake tank: its cooling window starts.
+        self.coldchain.delivery_recorded(payload)
         self.printer(render_receipt(payload, self.lang, producer_name=self._name(payload["producer"])))
+        if self.panel:
+            (self.panel.show_accepted if payload["accepted"] else self.panel.show_rejected)()
         with self.recorded:
             self.last_delivery = payload
             self.recorded.notify_all()

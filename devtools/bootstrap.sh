@@ -26,5 +26,5 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test,hub]'
 touch "$VENV/.installed"

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
     rec.add_argument("--lang", choices=["es", "en"], default="es")
 
+    reg = sub.add_parser("registry", help="send the producer registry to a center's stations")
+    reg.add_argument("action", choices=["publish"])
+    reg.add_argument("--center", required=True)
+    reg.add_argument("--csv", required=True, help="code,name[,active,lab_fat_pct,lab_date]")
+    reg.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
+
     ver = sub.add_parser("verify", help="check the seals of a period's deliveries in InfluxDB")
     ver.add_argument("--period", required=True)
     ver.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
@@ -194,6 +200,12 @@ def cmd_payments(args: argparse.Namespace) -> int:
 
     if args.close and not args.ledger:
         raise UserError("--close needs --ledger FILE")
+    if not args.no_pdf:
+        try:
+            import fpdf  # noqa: F401
+        except ImportError:
+            raise UserError("PDF statements need the hub extra (pip install '.[hub]'); "
+                            "or pass --no-pdf") from None
     ledger = Ledger(args.ledger) if args.ledger else None
     period, pricing, advances, fortnight, frozen = _fortnight(args, ledger)
     if frozen is not None:
@@ -245,6 +257,49 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_registry(args: argparse.Namespace) -> int:
+    """Publish the registry retained on milk/v1/{center}/registry (QoS 1): every
+    station of the center gets it now or when it next connects."""
+    import json
+    import re
+
+    import paho.mqtt.client as mqtt
+
+    from collector_station.registry import read_registry_csv
+
+    from .config import load_hub_config
+    if not re.match(r"^[a-z0-9_-]{1,32}$", args.center):
+        raise UserError(f"--center {args.center!r}: must match [a-z0-9_-]{{1,32}}")
+    producers, lab = read_registry_csv(args.csv)
+    latest = {}
+    for code, result in lab:
+        if code not in latest or result.tested_on > latest[code].tested_on:
+            latest[code] = result
+    payload = {"schema": "registry/1", "center": args.center, "producers": [
+        {"code": p.code, "name": p.name, "active": p.active,
+         "lab_fat_pct": str(latest[p.code].fat_pct) if p.code in latest else None,
+         "lab_date": latest[p.code].tested_on.isoformat() if p.code in latest else None}
+        for p in producers]}
+    mc = load_hub_config(args.config).mqtt
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{mc.client_id}-registry")
+    if mc.username:
+        client.username_pw_set(mc.username, mc.password)
+    try:
+        client.connect(mc.host, mc.port, mc.keepalive_s)
+    except OSError as exc:
+        raise UserError(f"cannot reach the broker {mc.host}:{mc.port}: {exc}") from None
+    client.loop_start()
+    info = client.publish(f"milk/v1/{args.center}/registry", json.dumps(payload, ensure_ascii=False),
+                          qos=1, retain=True)
+    info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+    if not info.is_published():
+        raise UserError("the broker did not acknowledge the registry")
+    print(f"{len(producers)} producers published to {args.center}", file=sys.stderr)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """One JSON line per finding; exit 1 when anything fails, 0 when all is intact."""
     import json
@@ -268,7 +323,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
-COMMANDS = {"alerts": cmd_alerts, "verify": cmd_verify, "ingest": cmd_ingest, "payments": cmd_payments, "export": cmd_export,
+COMMANDS = {"alerts": cmd_alerts, "verify": cmd_verify, "registry": cmd_registry, "ingest": cmd_ingest, "payments": cmd_payments, "export": cmd_export,
             "reconcile": cmd_reconcile}
 
 

@@ -30,12 +30,17 @@ def period_deliveries(influx: InfluxV1, period: Period, tz: ZoneInfo,
     responses: one JSON object per ``chunk_size`` points, memory stays flat).
     ``progress`` prints a count on standard error every 100,000 points."""
     start, end = period.bounds(tz)
+    superseded = amended_ids(influx, start, chunk_size)
     q = ("SELECT id, liters, solids_pct, accepted, milk_temp_c, weight_kg, fat_pct, "
-         "reject_reason, receipt_code, center, station, producer FROM delivery "
+         "reject_reason, receipt_code, kind, center, station, producer FROM delivery "
          f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
     count = 0
     for row in influx.query(q, chunk_size=chunk_size):
         count += 1
+        # A void pays nothing; a voided or corrected delivery gives way to
+        # the record that amends it (the correction is paid in its own period).
+        if row.get("kind") == "void" or row["id"] in superseded:
+            continue
         if progress and count % 100_000 == 0:
             print(f"\r{period}: {count:,} deliveries read", end="", file=sys.stderr, flush=True)
         ns = row["time"]
@@ -50,6 +55,13 @@ def period_deliveries(influx: InfluxV1, period: Period, tz: ZoneInfo,
             receipt_code=row.get("receipt_code"))
     if progress and count >= 100_000:
         print(f"\r{period}: {count:,} deliveries read", file=sys.stderr, flush=True)
+
+
+def amended_ids(influx: InfluxV1, since: datetime, chunk_size: int = 10000) -> set[str]:
+    """Ids of deliveries voided or corrected by a record at or after `since`."""
+    q = ("SELECT refers_to, kind FROM delivery WHERE (kind = 'void' OR kind = 'correction') "
+         f"AND time >= '{_rfc3339(since)}'")
+    return {row["refers_to"] for row in influx.query(q, chunk_size=chunk_size) if row.get("refers_to")}
 
 
 SEAL_FIELDS = ("id, seq, kind, refers_to, weight_kg, liters, solids_pct, fat_pct, milk_temp_c, "

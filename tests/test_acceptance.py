@@ -7,7 +7,6 @@ import subprocess
 import sys
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -106,7 +105,7 @@ def test_registered_producer_tests_confirm_receipt(station, bench):
     assert "RECIBO DE ENTREGA DE LECHE" in receipt and "ACEPTADA" in receipt
     assert "Rosa Quispe" in receipt and "20.00 L" in receipt and "12.69 %" in receipt
     assert "laboratorio" in receipt
-    assert f"Código de verificación" in receipt and d["receipt_code"] in receipt
+    assert "Código de verificación" in receipt and d["receipt_code"] in receipt
     assert d["receipt_code"] == f"{d['hash'][:4]}-{d['hash'][4:8]}".upper()
     keys(station, "p")
     assert "*** COPIA ***" in station.printed[-1] and d["receipt_code"] in station.printed[-1]

@@ -112,3 +112,32 @@ def test_verify_finds_a_point_altered_in_influxdb(servers, signed_hub, unique):
     assert bad.returncode == 1
     findings = [json.loads(x) for x in bad.stdout.splitlines()]
     assert [(f["seq"], f["problem"]) for f in findings] == [(3, "hash")]
+
+
+def test_voids_and_corrections_in_the_statement_and_export(servers, signed_hub, unique, tmp_path):
+    """A voided delivery is not paid; a corrected one is paid once, to the
+    producer of the correction; both amendments are new sealed records."""
+    import csv
+    start = datetime(2026, 11, 5, 6, 0, tzinfo=LIMA)
+    base = list(make_records(3, center=unique, station="s1", start=start, seed=11))
+    for r, producer in zip(base, ("p001", "p002", "p003")):
+        r["producer"] = producer
+    amend = lambda r, kind, ref, minutes, **kw: {**r, "kind": kind, "refers_to": ref,  # noqa: E731
+                                                 "ts": (start + timedelta(minutes=minutes)).isoformat(), **kw}
+    records = chain(base, KEY)
+    records += chain([amend(base[0], "void", "id1", 30, accepted=False, liters=0.0, weight_kg=None,
+                            reject_reason="void")], KEY, start_seq=4, prev=records[-1]["hash"])
+    records += chain([amend(base[1], "correction", "id2", 31, producer="p009")], KEY, start_seq=5,
+                     prev=records[-1]["hash"])
+    publish(servers.mqtt_port, f"milk/v1/{unique}/s1/delivery", records)
+    wait_until(lambda: stored(servers, signed_hub.database) == 5)
+    pricing = Path(__file__).resolve().parent.parent / "examples" / "pricing.toml"
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "hub", "payments", "--period", "2026-11-1",
+                          "--pricing", str(pricing), "--out", str(out), "--config",
+                          str(signed_hub.config_path), "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    rows = {r["producer"]: r for r in csv.DictReader((out / "statements.csv").open())}
+    assert set(rows) == {"p003", "p009", "TOTAL"}
+    assert rows["TOTAL"]["deliveries"] == "2"
+    assert rows["p009"]["liters"] == f"{base[1]['liters']:.2f}"

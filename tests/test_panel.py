@@ -85,15 +85,6 @@ def test_reserved_pins_refused():
         PanelConfig(tare_pin=4)
 
 
-def wire(station, panel):
-    """What Station does with its panel (the lines given to the station's lead)."""
-    panel.when_accept = lambda: station.decide(True)
-    panel.when_reject = lambda: station.decide(False)
-    panel.when_tare = station.tare
-    panel.when_alcohol_pass = lambda: station.record_test("alcohol", True)
-    panel.when_alcohol_fail = lambda: station.record_test("alcohol", False)
-
-
 def test_panel_drives_the_station_flow(tmp_path, factory):
     bench = SimulatedBench(tmp_path / "bench", seed=5, frame_interval_s=0.01, settle_s=0.05).start()
     path = tmp_path / "station.toml"
@@ -103,10 +94,9 @@ def test_panel_drives_the_station_flow(tmp_path, factory):
                     + '\n[registry]\nrequire_known = false\n\n[panel]\n')
     config = load_station_config(path)
     shown = []
-    station = Station(config, display=shown.append, printer=lambda text: None)
+    station = Station(config, display=shown.append, printer=lambda text: None, pin_factory=factory)
     pins = config.panel
-    panel = BenchPanel(pins, pin_factory=factory)
-    wire(station, panel)
+    panel = station.panel          # the station wires its own panel
     station.start()
     try:
         # Tare from the panel reaches the indicator.
@@ -121,8 +111,7 @@ def test_panel_drives_the_station_flow(tmp_path, factory):
         press(factory, pins.accept_pin)
         first = station.wait_for_delivery(0, 10)
         assert first is not None and first["accepted"] is True and first["producer"] == "p001"
-        panel.show_accepted() if first["accepted"] else panel.show_rejected()
-        assert panel.green.is_lit
+        wait_until(lambda: panel.green.is_lit, 5, 0.01, "green LED after the delivery")
         bench.scale.remove()
         wait_until(lambda: station.scale.state == "empty", 5, 0.01)
         # Alcohol test fails: the operator rejects from the panel.
@@ -133,11 +122,9 @@ def test_panel_drives_the_station_flow(tmp_path, factory):
         press(factory, pins.reject_pin)
         second = station.wait_for_delivery(first["seq"], 10)
         assert second is not None and second["accepted"] is False
-        panel.show_accepted() if second["accepted"] else panel.show_rejected()
-        assert panel.red.is_lit and not panel.green.is_lit
+        wait_until(lambda: panel.red.is_lit and not panel.green.is_lit, 5, 0.01, "red LED")
     finally:
         station.stop()
-        panel.close()
         bench.stop()
 
 

@@ -6,7 +6,7 @@ otherwise: base 1.03/L, ref 11.5 %, +0.01 per complete tenth, -0.015 per
 started tenth, contribution 0.02/L.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """`milk-hub reconcile`: center vs buyer (payments.md, "Reconciliation with the buyer")."""
 
-from decimal import Decimal
 from pathlib import Path
 
 from hub.cli import main

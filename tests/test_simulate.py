@@ -46,6 +46,6 @@ def test_simulate_command_serves_readable_devices(tmp_path, scale_fmt, analyzer_
         assert 0 < probes["tank1"].read_c() < 40
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err

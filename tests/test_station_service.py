@@ -137,6 +137,7 @@ def test_station_works_offline_and_sends_later_in_order(servers, bench, tmp_path
 
 
 def test_scale_unplugged_mid_run_and_plugged_back(servers, bench, tmp_path, unique):
+    sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/s1/status")
     station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique)
     station.start()
     try:
@@ -155,3 +156,31 @@ def test_scale_unplugged_mid_run_and_plugged_back(servers, bench, tmp_path, uniq
         station.stop()
     assert any("desconectado" in line for line in shown)
     assert station.scale.instrument.reopen_count >= 1
+    # The status topic said so: disconnected, then connected again.
+    states = [p.get("devices", {}).get("scale") for _, p in sub.messages]
+    sub.close()
+    assert "disconnected" in states
+    assert states.index("disconnected") < len(states) - 1 - states[::-1].index("connected")
+
+
+def test_registry_pushed_from_the_hub(servers, bench, tmp_path, unique):
+    import subprocess
+    import sys
+    station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique, extra="")
+    station.start()
+    try:
+        assert not station.enter_producer("p001")            # unknown until the hub sends it
+        (tmp_path / "producers.csv").write_text("code,name,lab_fat_pct,lab_date\n"
+                                                "p001,Rosa,4.1,2026-11-20\np002,Juan,,\n")
+        (tmp_path / "hub.toml").write_text(f"[mqtt]\nport = {servers.mqtt_port}\n")
+        run = subprocess.run([sys.executable, "-m", "hub", "registry", "publish", "--center", unique,
+                              "--csv", str(tmp_path / "producers.csv"), "--config",
+                              str(tmp_path / "hub.toml")], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        wait_until(lambda: station.registry.count() == 2, message="registry received")
+        assert station.enter_producer("p001")
+        lab = station.registry.lab_fat("p001", datetime(2026, 11, 25).date(), 15)
+        assert lab is not None and str(lab.fat_pct) == "4.1"
+        assert any("Registro de productores actualizado: 2" in m for m in shown)
+    finally:
+        station.stop()

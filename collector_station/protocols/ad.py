@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import ClassVar
 
 from .base import Event, LineParser, ParseError, Status, Weight
 
@@ -25,7 +26,7 @@ COMMANDS = {"read": b"Q\r\n", "read_immediate": b"SI\r\n", "tare": b"T\r\n", "ze
 
 class ADParser(LineParser):
     name = "ad"
-    commands = {"read": COMMANDS["read"], "tare": COMMANDS["tare"], "zero": COMMANDS["zero"]}
+    commands: ClassVar[dict[str, bytes]] = {"read": COMMANDS["read"], "tare": COMMANDS["tare"], "zero": COMMANDS["zero"]}
 
     def parse_line(self, line: bytes) -> Event:
         parts = line.split(b",")

@@ -177,7 +177,7 @@ class LineParser(Parser):
     def _safe_parse(self, line: bytes) -> Event:
         try:
             return self.parse_line(line)
-        except Exception as exc:  # a parser bug must not stop the station
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the station
             return ParseError(f"undecodable frame ({exc.__class__.__name__})", line)
 
     def parse_line(self, line: bytes) -> Event:  # pragma: no cover - abstract
@@ -206,7 +206,7 @@ class BufferParser(Parser):
         while True:
             try:
                 produced = self._step()
-            except Exception as exc:  # a parser bug must not stop the station
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the station
                 produced = [ParseError(f"undecodable frame ({exc.__class__.__name__})",
                                        bytes(self._buf[:32]))]
                 self._buf.clear()

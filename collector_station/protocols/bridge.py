@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import ClassVar
 
 from .base import Analysis, BridgeSample, Event, LineParser, ParseError, Status, Weight
 
@@ -51,7 +52,7 @@ class BridgeParser(LineParser):
     name = "bridge"
     # Tare and zero of a load cell are host-side (LoadCellCalibration); the
     # bridge takes no commands.
-    commands: dict[str, bytes] = {}
+    commands: ClassVar[dict[str, bytes]] = {}
 
     def __init__(self) -> None:
         super().__init__()

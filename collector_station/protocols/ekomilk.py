@@ -22,6 +22,7 @@ is always the acknowledgement.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from .base import Analysis, BufferParser, Event, ParseError, Status
 
@@ -62,7 +63,7 @@ def build_answer(fat_pct, snf_pct, clr, added_water_pct, freezing_point_c, prote
 
 class EkomilkParser(BufferParser):
     name = "ekomilk"
-    commands = {"analyze": request(CMD_START_ANALYSIS)}
+    commands: ClassVar[dict[str, bytes]] = {"analyze": request(CMD_START_ANALYSIS)}
 
     def _step(self) -> list[Event] | None:
         if not self._buf:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import ClassVar
 
 from .base import Analysis, Event, LineParser, ParseError, Status
 
@@ -54,7 +55,7 @@ def freezing_point_c(value: Decimal) -> Decimal:
 class LactoscanParser(LineParser):
     name = "lactoscan"
     max_line = 256          # 13 fields of up to ~10 characters, with spaces
-    commands: dict[str, bytes] = {}
+    commands: ClassVar[dict[str, bytes]] = {}
 
     def parse_line(self, line: bytes) -> Event:
         # Noise before the last `#` (a half frame, a plug-in glitch) is ignored.

@@ -13,6 +13,7 @@ An MT-SICS balance only answers requests: the device polls it with `SI`.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import ClassVar
 
 from .base import Event, LineParser, ParseError, Status, Weight
 
@@ -35,7 +36,7 @@ def _kg(value: str, unit: str) -> Decimal | None:
 
 class SicsParser(LineParser):
     name = "sics"
-    commands = {"read": b"S\r\n", "read_immediate": b"SI\r\n", "tare": b"T\r\n", "zero": b"Z\r\n"}
+    commands: ClassVar[dict[str, bytes]] = {"read": b"S\r\n", "read_immediate": b"SI\r\n", "tare": b"T\r\n", "zero": b"Z\r\n"}
     poll = b"SI\r\n"
 
     def parse_line(self, line: bytes) -> Event:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import ClassVar
 
 from .base import BufferParser, Event, ParseError, Volume, Weight
 
@@ -23,7 +24,7 @@ _MAX_FRAME = 16
 
 class SimpleScaleParser(BufferParser):
     name = "simple"
-    commands: dict[str, bytes] = {}
+    commands: ClassVar[dict[str, bytes]] = {}
 
     def _step(self) -> list[Event] | None:
         if not self._buf:

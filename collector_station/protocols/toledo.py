@@ -17,6 +17,7 @@ a cable is plugged in costs one error, never a weight.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from .base import BufferParser, Event, ParseError, Weight
 
@@ -49,7 +50,7 @@ def swa_for_decimals(decimals: int) -> int:
 class ToledoParser(BufferParser):
     name = "toledo"
     # Indicators with a command input accept single letters (no terminator).
-    commands = {"tare": b"T", "zero": b"Z", "clear": b"C"}
+    commands: ClassVar[dict[str, bytes]] = {"tare": b"T", "zero": b"Z", "clear": b"C"}
 
     def _step(self) -> list[Event] | None:
         if not self._buf:
