@@ -64,6 +64,9 @@ MESSAGES = {
         "verify_reason_signature": "la firma no corresponde a la clave de la estación",
         "verify_reason_link": "falta, sobra o se reordenó un registro",
         "verify_reason_sequence": "falta un número de secuencia",
+        "unknown_tank": "Tanque «{tank}» desconocido (tanques: {tanks}).",
+        "tank_emptied": "Tanque {tank} vaciado (recojo del comprador).",
+        "tank_milk_added": "Leche añadida al tanque {tank}: empieza su ventana de enfriamiento.",
     },
     "en": {
         "ready": "Station {station} at center {center} ready. Enter the producer code.",
@@ -126,6 +129,9 @@ MESSAGES = {
         "verify_reason_signature": "the signature does not match the station's key",
         "verify_reason_link": "a record is missing, added or reordered",
         "verify_reason_sequence": "a sequence number is missing",
+        "unknown_tank": "Unknown tank '{tank}' (tanks: {tanks}).",
+        "tank_emptied": "Tank {tank} emptied (the buyer's pick-up).",
+        "tank_milk_added": "Milk added to tank {tank}: its cooling window starts.",
     },
 }
 

@@ -13,6 +13,8 @@ One line per action. Pure parsing; the station acts on the result.
     s             close the shift (print and send its summary)
     x 12 [words]  void delivery no. 12 (a new record; the original stays)
     c 12 P005     delivery no. 12 belongs to producer P005 (a correction record)
+    e tanque1     the tank was emptied (the buyer's pick-up)
+    m tanque1     milk was poured into the tank by hand (starts its cooling window)
     q             stop the station
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-RESERVED = {"ap", "af", "op", "of", "ac", "t", "p", "s", "x", "c", "q"}
+RESERVED = {"ap", "af", "op", "of", "ac", "t", "p", "s", "x", "c", "q", "e", "m"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def parse_keypad(line: str) -> Command:
         return Command("void", (rest[0], " ".join(rest[1:])))
     if head == "c" and len(rest) == 2 and rest[0].isdigit():
         return Command("correct", (rest[0], rest[1]))
+    if head in ("e", "m") and len(rest) == 1:
+        return Command("tank_emptied" if head == "e" else "tank_milk_added", (rest[0],))
     if len(words) == 1 and head not in RESERVED:
         return Command("producer", (words[0],))
     return Command("invalid", (line.strip(),))
@@ -88,6 +92,8 @@ def apply(station, command: Command) -> bool:
         station.void(*args)
     elif action == "correct":
         station.correct_producer(*args)
+    elif action in ("tank_emptied", "tank_milk_added"):
+        station.tank_event(args[0], emptied=action == "tank_emptied")
     elif action == "quit":
         return False
     else:

@@ -207,6 +207,9 @@ class Station:
             self.flow.enter_producer(code)
             self._last_step = ""
             self.scale.changed.notify_all()
+        if self.config.densimeter.format == "ekomilk":
+            # Ekomilk analyses on request: start it as the producer is set.
+            self.densimeter.start_analysis()
         self.show("producer_set", producer=code)
         return True
 
@@ -227,6 +230,18 @@ class Station:
 
     def tare(self) -> bool:
         return self.scale.tare()
+
+    def tank_event(self, tank: str, emptied: bool) -> bool:
+        """The buyer emptied a tank, or milk was poured into it by hand."""
+        if tank not in self.probes:
+            self.show("unknown_tank", tank=tank, tanks=", ".join(self.probes) or "—")
+            return False
+        if emptied:
+            self.coldchain.emptied(tank, self.clock())
+        else:
+            self.coldchain.milk_added(tank, self.clock())
+        self.show("tank_emptied" if emptied else "tank_milk_added", tank=tank)
+        return True
 
     def reprint_last(self) -> bool:
         last = self._last_record()

@@ -222,6 +222,8 @@ def test_keypad_grammar():
     assert parse_keypad("+").args == (True, "")
     assert parse_keypad("x 12 error").args == ("12", "error")
     assert parse_keypad("c 12 P005").args == ("12", "P005")
+    assert parse_keypad("e tanque1").action == "tank_emptied"
+    assert parse_keypad("m tanque1").args == ("tanque1",)
     assert parse_keypad("ac abc").action == "invalid"
     assert parse_keypad("two words").action == "invalid"
 
@@ -276,3 +278,26 @@ def test_shift_closes_when_the_next_begins(station, bench):
     assert len(summaries) == 1 and summaries[0]["shift"] == "manana"
     assert summaries[0]["deliveries"] == 1 and summaries[0]["liters"] == first["liters"]
     assert any("RESUMEN DE TURNO" in p for p in station.printed)
+
+
+def test_tank_keys_drive_the_cold_chain(tmp_path):
+    bench = SimulatedBench(tmp_path / "bench", tanks=1, seed=2, frame_interval_s=0.01,
+                           settle_s=0.05).start()
+    path = tmp_path / "station.toml"
+    path.write_text(bench.station_config_text(center="c1", station="s1", mqtt_port=1,
+                                              data_dir=str(tmp_path / "data")))
+    shown = []
+    station = Station(load_station_config(path), display=shown.append, printer=lambda t: None)
+    try:
+        keys(station, "m tank9")
+        assert any("desconocido" in m for m in shown)
+        keys(station, "m tank1")
+        assert station.coldchain.states["tank1"].state == "cooling"
+        keys(station, "e tank1")
+        assert station.coldchain.states["tank1"].state == "empty"
+        changes = [json.loads(m.payload) for m in station.outbox.unsent(limit=100)
+                   if m.topic.endswith("/coldchain")]
+        assert [c["state"] for c in changes] == ["cooling", "empty"]
+    finally:
+        station.stop()
+        bench.stop()
