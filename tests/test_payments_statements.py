@@ -176,3 +176,16 @@ def test_producer_ids_that_are_not_file_names_are_refused(fortnight):
     for bad in ("../etc/passwd", ".hidden", "a/b"):
         with pytest.raises(UserError, match="file name"):
             statements._statement_file_name(bad)
+
+
+def test_station_reject_codes_in_the_producers_words():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hub.payments.records import Delivery
+    ts = datetime(2026, 11, 3, 6, 0, tzinfo=ZoneInfo("America/Lima"))
+    fortnight = compute_fortnight(Period(2026, 11, 1), [
+        Delivery(id="r1", producer="p1", ts=ts, liters=Decimal("0"), solids_pct=None, accepted=False,
+                 reject_reason="alcohol_positive")], load_pricing(DATA / "pricing.toml"))
+    assert "prueba de alcohol positiva" in render_producer_statement(fortnight, "p1", "es")
+    assert "alcohol test positive" in render_producer_statement(fortnight, "p1", "en")

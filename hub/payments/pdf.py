@@ -17,7 +17,7 @@ from fpdf import FPDF
 
 from hub.payments.engine import Fortnight, ProducerRow
 from hub.payments.money import ZERO, format_2dp, format_plain, mean_half_up
-from hub.payments.statements import TEXTS, _date
+from hub.payments.statements import TEXTS, _date, reason_words
 
 EXTRA = {
     "es": {"code": "Código", "chart": "Litros (barras) y ST % (línea) por día", "summary_title":
@@ -129,7 +129,8 @@ def producer_statement_pdf(fortnight: Fortnight, producer: str, lang: str = "es"
     for line in row.lines:
         notes = []
         if not line.accepted:
-            notes.append(t["rejected"] + (f": {line.reject_reason}" if line.reject_reason else ""))
+            notes.append(t["rejected"] + (f": {reason_words(lang, line.reject_reason)}"
+                                          if line.reject_reason else ""))
         if line.chilled:
             notes.append(t["chilled"])
         table.append([_date(line.ts.date(), t), line.ts.strftime("%H:%M"), format_plain(line.liters),

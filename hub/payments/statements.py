@@ -114,6 +114,22 @@ TEXTS: dict[str, dict[str, str | dict[str, str]]] = {
 }
 
 
+# Reject reason codes from the stations (collector_station/i18n.py REASONS),
+# in the producer's words on the statement.
+REASON_WORDS = {
+    "es": {"alcohol_positive": "prueba de alcohol positiva", "organoleptic_fail": "olor, color o consistencia anormal",
+           "acidity_high": "acidez sobre el límite", "solids_below_floor": "sólidos bajo el mínimo",
+           "operator_reject": "rechazada por el operador", "void": "anulada"},
+    "en": {"alcohol_positive": "alcohol test positive", "organoleptic_fail": "abnormal smell, colour or consistency",
+           "acidity_high": "acidity above the limit", "solids_below_floor": "solids below the floor",
+           "operator_reject": "rejected by the operator", "void": "voided"},
+}
+
+
+def reason_words(lang: str, code: str | None) -> str:
+    return REASON_WORDS.get(lang, {}).get(code or "", code or "")
+
+
 def _texts(lang: str) -> dict:
     try:
         return TEXTS[lang]
@@ -222,7 +238,8 @@ def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "
         for line in row.lines:
             notes = []
             if not line.accepted:
-                notes.append(t["rejected"] + (f": {line.reject_reason}" if line.reject_reason else ""))
+                notes.append(t["rejected"] + (f": {reason_words(lang, line.reject_reason)}"
+                                              if line.reject_reason else ""))
             if line.chilled:
                 notes.append(t["chilled"])
             table.append(
