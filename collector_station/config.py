@@ -9,12 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from milk_common.integrity import parse_key
-from milk_common.config import Section, known_timezone, load_model
+from milk_common.config import Section, Zoned, load_model
 
 from .protocols import ANALYSIS_FORMATS, PARSERS, WEIGHT_FORMATS
 from .quality import FORMULAS, QualityLimits
@@ -294,11 +293,10 @@ class PrinterConfig(Section):
     profile: str | None = Field(None, description="python-escpos printer profile name")
 
 
-class StationConfig(Section):
+class StationConfig(Zoned):
     center: str = Field(pattern=IDENT)
     station: str = Field(pattern=IDENT)
     language: Literal["es", "en"] = "es"
-    timezone: str = "America/Lima"
     data_dir: str = "/var/lib/milk-station"
     operator: str = Field("", description="operator name recorded with each delivery")
     mqtt: MqttConfig = MqttConfig()
@@ -314,14 +312,6 @@ class StationConfig(Section):
     panel: PanelConfig | None = None          # absent: no GPIO panel (keyboard only)
     printer: PrinterConfig = PrinterConfig()
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return known_timezone(value)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
     def resolve_paths(self, base: Path) -> "StationConfig":
         """Relative data_dir is taken from the config file's folder."""

@@ -392,6 +392,16 @@ class Station:
         elif key in ("remove_can", "wait_density", "scale_fault"):
             self.show(key)
 
+    def wait_ready(self, timeout_s: float = 10.0) -> bool:
+        """Block until the scale and the densimeter ports are open (demo, tests):
+        pyserial flushes what arrived before, so a reading sent earlier is lost."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.scale.instrument.connected and self.densimeter.instrument.connected:
+                return True
+            time.sleep(0.01)
+        return False
+
     def wait_for_delivery(self, after_seq: int, timeout_s: float) -> dict | None:
         """Block until a delivery with seq > after_seq is recorded (demo, tests)."""
         deadline = time.monotonic() + timeout_s

@@ -176,6 +176,8 @@ database = "milk"
             receipts = open(RUN / f"bench{i}" / "receipts.txt", "w", encoding="utf-8")
             station = Station(config, clock=clock, display=lambda msg: None,
                               printer=receipts.write).start()
+            if not station.wait_ready():
+                raise RuntimeError("the simulated instruments did not open")
             stations.append(station)
             benches.append(bench)
             plan = schedule(producers, seed=i)

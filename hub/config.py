@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from milk_common.config import Section, known_timezone, load_model
+from milk_common.config import Section, Zoned, load_model
 
 
 class HubMqtt(Section):
@@ -80,22 +79,13 @@ class HubAlerts(Section):
     timeout_s: float = Field(10.0, gt=0, description="per e-mail or webhook call")
 
 
-class HubConfig(Section):
-    timezone: str = "America/Lima"
+class HubConfig(Zoned):
     data_dir: str = "/var/lib/milk-hub"
     mqtt: HubMqtt = HubMqtt()
     influx: HubInflux = HubInflux()
     integrity: HubIntegrity = HubIntegrity()
     alerts: HubAlerts = HubAlerts()
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return known_timezone(value)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
 
 def load_hub_config(path: str | Path | None) -> HubConfig:

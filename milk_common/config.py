@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .errors import UserError
 
@@ -72,3 +72,19 @@ def known_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {value!r}") from None
     return value
+
+
+class Zoned(Section):
+    """A config with a `timezone` key (IANA name), checked, and its ZoneInfo."""
+
+    timezone: str = "America/Lima"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return known_timezone(value)
+
+    @property
+    def zone(self):
+        from zoneinfo import ZoneInfo
+        return ZoneInfo(self.timezone)

@@ -70,6 +70,7 @@ def station(station_config):
     shown, printed = [], []
     st = Station(load_station_config(station_config), clock=clock, display=shown.append,
                  printer=printed.append).start()
+    assert st.wait_ready()
     st.shown, st.printed, st.test_clock = shown, printed, clock
     yield st
     st.stop()
@@ -116,6 +117,7 @@ def test_expired_lab_fat_uses_the_center_default(station, bench):
     measure(bench, 10.31)
     keys(station, "+")
     d = station.wait_for_delivery(0, 5)
+    assert d is not None, (station.shown, station.scale.state, station.densimeter.latest)
     assert d["fat_source"] == "default" and d["fat_pct"] == 3.5 and d["solids_pct"] == 12.09
 
 

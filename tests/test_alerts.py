@@ -260,6 +260,7 @@ webhook_url = "{webhook_server.url}"
     alarms = []
     station.coldchain.on_break = lambda tank, on: alarms.append((tank, on))
     station.start()
+    assert station.wait_ready()
     try:
         time.sleep(1.5)        # the hub's session exists before the break
         tank = bench.tanks["tank1"]

@@ -98,6 +98,7 @@ def test_panel_drives_the_station_flow(tmp_path, factory):
     pins = config.panel
     panel = station.panel          # the station wires its own panel
     station.start()
+    assert station.wait_ready()
     try:
         # Tare from the panel reaches the indicator.
         press(factory, pins.tare_pin)

@@ -87,6 +87,7 @@ def test_bench_delivery_published_with_spanish_display(servers, bench, tmp_path,
     sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/#")
     station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique)
     station.start()
+    assert station.wait_ready()
     try:
         first = deliver(station, bench, "p001", 20.62)
         second = deliver(station, bench, "p002", 10.31, density=1.0250, temp=25.0,
@@ -113,6 +114,7 @@ def test_bench_delivery_published_with_spanish_display(servers, bench, tmp_path,
 def test_station_works_offline_and_sends_later_in_order(servers, bench, tmp_path, unique):
     station, _ = make_station(bench, tmp_path, 1, unique)   # nothing listens on port 1
     station.start()
+    assert station.wait_ready()
     recorded = []
     try:
         seq = 0
@@ -127,6 +129,7 @@ def test_station_works_offline_and_sends_later_in_order(servers, bench, tmp_path
     sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/+/delivery")
     station, _ = make_station(bench, tmp_path, servers.mqtt_port, unique)
     station.start()
+    assert station.wait_ready()
     try:
         wait_until(lambda: len(sub.messages) == 3, message="backlog published")
         wait_until(lambda: station.outbox.backlog() == 0)
@@ -140,6 +143,7 @@ def test_scale_unplugged_mid_run_and_plugged_back(servers, bench, tmp_path, uniq
     sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/s1/status")
     station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique)
     station.start()
+    assert station.wait_ready()
     try:
         first = deliver(station, bench, "p001", 20.0)
         station.enter_producer("p002")
@@ -168,6 +172,7 @@ def test_registry_pushed_from_the_hub(servers, bench, tmp_path, unique):
     import sys
     station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique, extra="")
     station.start()
+    assert station.wait_ready()
     try:
         assert not station.enter_producer("p001")            # unknown until the hub sends it
         (tmp_path / "producers.csv").write_text("code,name,lab_fat_pct,lab_date\n"

@@ -17,7 +17,7 @@ from fpdf import FPDF
 
 from hub.payments.engine import Fortnight, ProducerRow
 from hub.payments.money import ZERO, format_2dp, format_plain, mean_half_up
-from hub.payments.statements import TEXTS, _date, reason_words
+from hub.payments.statements import TEXTS, _date, line_notes
 
 EXTRA = {
     "es": {"code": "Código", "chart": "Litros (barras) y ST % (línea) por día", "summary_title":
@@ -127,12 +127,7 @@ def producer_statement_pdf(fortnight: Fortnight, producer: str, lang: str = "es"
     table = [[t["col_date"], t["col_time"], t["col_liters"], t["col_solids"], price_head, t["col_value"],
               x["code"], t["col_note"]]]
     for line in row.lines:
-        notes = []
-        if not line.accepted:
-            notes.append(t["rejected"] + (f": {reason_words(lang, line.reject_reason)}"
-                                          if line.reject_reason else ""))
-        if line.chilled:
-            notes.append(t["chilled"])
+        notes = line_notes(line, t, lang)
         table.append([_date(line.ts.date(), t), line.ts.strftime("%H:%M"), format_plain(line.liters),
                       "-" if line.solids_pct is None else format_plain(line.solids_pct),
                       format_plain(line.price_per_liter) if line.accepted else "-", format_plain(line.value),

@@ -130,6 +130,17 @@ def reason_words(lang: str, code: str | None) -> str:
     return REASON_WORDS.get(lang, {}).get(code or "", code or "")
 
 
+def line_notes(line, t: dict, lang: str) -> list[str]:
+    """What a statement says beside a delivery: rejected (why), chilled."""
+    notes = []
+    if not line.accepted:
+        notes.append(t["rejected"] + (f": {reason_words(lang, line.reject_reason)}"
+                                      if line.reject_reason else ""))
+    if line.chilled:
+        notes.append(t["chilled"])
+    return notes
+
+
 def _texts(lang: str) -> dict:
     try:
         return TEXTS[lang]
@@ -236,12 +247,7 @@ def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "
     if row.lines:
         table = [[t[f"col_{name}"] for name in ("date", "time", "liters", "solids", "price", "value", "note")]]
         for line in row.lines:
-            notes = []
-            if not line.accepted:
-                notes.append(t["rejected"] + (f": {reason_words(lang, line.reject_reason)}"
-                                              if line.reject_reason else ""))
-            if line.chilled:
-                notes.append(t["chilled"])
+            notes = line_notes(line, t, lang)
             table.append(
                 [
                     _date(line.ts.date(), t),
