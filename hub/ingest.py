@@ -107,6 +107,8 @@ class Ingest:
         self._client: mqtt.Client | None = None
         # Called as observer(topic, payload_bytes) for each stored message (hub/alerts).
         self.observers: list = []
+        # Called with each integrity Finding (the alert engine tells the technicians).
+        self.integrity_observers: list = []
         self._database_ready = False
 
     # -- MQTT side --------------------------------------------------------
@@ -239,13 +241,21 @@ class Ingest:
         record = json.loads(msg.payload)
         finding = check_seal(record, self.config.integrity)
         if finding is not None:
-            self.integrity_log.keep([finding])
-            self.stats.integrity_alerts += 1
+            self._integrity_findings([finding])
             raise InvalidPayload(f"integrity: {finding.detail}")
-        findings = self.chain.observe(record)
-        if findings:
-            self.integrity_log.keep(findings)
-            self.stats.integrity_alerts += len(findings)
+        self._integrity_findings(self.chain.observe(record))
+
+    def _integrity_findings(self, findings: list) -> None:
+        if not findings:
+            return
+        self.integrity_log.keep(findings)
+        self.stats.integrity_alerts += len(findings)
+        for finding in findings:
+            for observer in self.integrity_observers:
+                try:
+                    observer(finding)
+                except Exception:   # an alert channel must not stop the ingest
+                    log.exception("integrity observer failed")
 
     def _write_with_retry(self, good: list[tuple[Received, list[str]]]
                           ) -> tuple[bool, list[tuple[Received, str]]]:

@@ -300,3 +300,25 @@ webhook_url = "{webhook_server.url}"
         hub.stop()
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def test_integrity_findings_alert_the_technicians(tmp_path):
+    """A forged or altered delivery found at ingest opens one alert per station
+    (de-duplicated), through the same channels as the cold chain."""
+    from hub.config import HubConfig
+    from hub.ingest import Ingest
+    from hub.integrity import Finding
+    store = AlertStore(tmp_path / "a.sqlite3")
+    rec = Recorder()
+    engine = AlertEngine(store, AlertSettings(), [rec])
+    ingest = Ingest(HubConfig(data_dir=str(tmp_path / "hub")))
+    ingest.integrity_observers.append(
+        lambda f: engine.integrity(f.center, f.station, f"{f.problem}: seq {f.seq}: {f.detail}"))
+    ingest._integrity_findings([Finding("c1", "s1", 4, "x", "signature", "la firma no corresponde"),
+                                Finding("c1", "s1", 5, "y", "chain", "no sigue al 4")])
+    alerts = store.active()
+    assert [(a.kind, a.station) for a in alerts] == [("integrity", "s1")]
+    assert "signature: seq 4" in alerts[0].detail
+    assert len(rec.sent) == 1 and "Registro de entregas alterado" in rec.sent[0][1]
+    assert ingest.stats.integrity_alerts == 2
+    assert len((tmp_path / "hub" / "integrity.jsonl").read_text().splitlines()) == 2

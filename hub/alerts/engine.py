@@ -30,6 +30,7 @@ TEXTS = {
         "predicted_miss": "Aviso: el enfriamiento no llegará a tiempo",
         "compressor_suspect": "Aviso: posible falla del compresor",
         "station_silent": "Estación sin comunicación",
+        "integrity": "Registro de entregas alterado o firma inválida",
         "where_tank": "tanque {tank}, estación {station}, centro {center}",
         "where_station": "estación {station}, centro {center}",
         "again": "RECORDATORIO ({count}): ",
@@ -46,6 +47,7 @@ TEXTS = {
         "predicted_miss": "Warning: cooling will miss its deadline",
         "compressor_suspect": "Warning: possible compressor failure",
         "station_silent": "Station silent",
+        "integrity": "Delivery record altered or signature invalid",
         "where_tank": "tank {tank}, station {station}, center {center}",
         "where_station": "station {station}, center {center}",
         "again": "REMINDER ({count}): ",
@@ -105,6 +107,12 @@ class AlertEngine:
         if isinstance(message, ColdchainV1):
             self._coldchain(message, json.loads(payload), now)
         self._publish(center)
+
+    def integrity(self, center: str, station: str, detail: str, now: datetime | None = None) -> None:
+        """A delivery seal or chain check failed at ingest (hub/integrity.py)."""
+        with self._lock:
+            now = now or self.clock()
+            self._open(center, station, "", "integrity", now, detail, now)
 
     def _coldchain(self, m: ColdchainV1, raw: dict, now: datetime) -> None:
         tank_key = f"{m.center}/{m.station}/{m.tank}"

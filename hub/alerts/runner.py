@@ -66,6 +66,8 @@ def attach_alerts(config, ingest):
                            username=mc.username, password=mc.password)
     engine = build_engine(config, mqtt_state=state)
     ingest.observers.append(lambda topic, payload: engine.observe(topic, payload))
+    ingest.integrity_observers.append(
+        lambda f: engine.integrity(f.center, f.station, f"{f.problem}: seq {f.seq}: {f.detail}"))
     stop = threading.Event()
 
     def loop():
