@@ -267,6 +267,8 @@ webhook_url = "{webhook_server.url}"
         tank.add_milk(500, 18.0)          # warm milk, and the compressor does not start
         station.coldchain.milk_added("tank1", station.clock())
         wait_until(lambda: station.coldchain.state("tank1") == "break", 20, message="station break")
+        # The alarm callback runs just after the state changes (outside the monitor's lock).
+        wait_until(lambda: alarms, 5, message="alarm raised")
         assert alarms == [("tank1", True)]
         wait_until(lambda: smtp_server.messages, 30, message="technician's e-mail")
         first = smtp_server.messages[0]
