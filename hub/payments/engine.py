@@ -266,6 +266,23 @@ def _total_row(rows: list[ProducerRow], solids_liters: Decimal) -> ProducerRow:
     )
 
 
+def producers_and_dues(names, advances, period: Period, carried_in, adjustments):
+    """What falls due per producer this period, and every producer with a row
+    (deliveries, charges, carried-in balances or adjustments), sorted."""
+    charges = _charges_due(advances, period)
+    balances = {producer: amount for producer, amount in (carried_in or {}).items() if amount}
+    for producer, amount in balances.items():
+        if amount < 0:
+            raise ValueError(f"carried-in balance of {producer!r} is negative: {amount}")
+    adjusted: dict[str, list[Adjustment]] = defaultdict(list)
+    for adjustment in adjustments:
+        adjusted[adjustment.producer].append(adjustment)
+    producers = sorted(set(names) | set(charges) | set(balances) | set(adjusted))
+    if TOTAL in producers:
+        raise UserError(f"producer {TOTAL!r} is reserved for the total row of the statement")
+    return charges, balances, adjusted, producers
+
+
 def compute_fortnight(
     period: Period,
     deliveries: Iterable[Delivery],
@@ -297,17 +314,8 @@ def compute_fortnight(
                 continue
             lines[delivery.producer].append(_line(delivery, pricing))
 
-        charges = _charges_due(advances, period)
-        balances = {producer: amount for producer, amount in (carried_in or {}).items() if amount}
-        for producer, amount in balances.items():
-            if amount < 0:
-                raise ValueError(f"carried-in balance of {producer!r} is negative: {amount}")
-        adjusted: dict[str, list[Adjustment]] = defaultdict(list)
-        for adjustment in adjustments:
-            adjusted[adjustment.producer].append(adjustment)
-        producers = sorted(set(lines) | set(charges) | set(balances) | set(adjusted))
-        if TOTAL in producers:
-            raise UserError(f"producer {TOTAL!r} is reserved for the total row of the statement")
+        charges, balances, adjusted, producers = producers_and_dues(
+            lines, advances, period, carried_in, adjustments)
 
         rows: list[ProducerRow] = []
         solids_liters = ZERO

@@ -30,18 +30,16 @@ import numpy as np
 
 from hub.errors import UserError
 from hub.payments.engine import (
-    TOTAL,
     Adjustment,
     DeliveryLine,
     Fortnight,
     ProducerRow,
-    _charges_due,
 )
 from hub.payments.money import EXACT, ZERO, mean_half_up, round_half_up
 from hub.payments.periods import Period
 from hub.payments.pricing import Pricing, is_chilled, kg_of, price_delivery
 from hub.payments.records import Delivery
-from hub.payments.engine import _total_row  # noqa: E402  (shared TOTAL rule)
+from hub.payments.engine import _total_row, producers_and_dues  # noqa: E402  (shared rules)
 
 _INT64_SAFE = 2**62
 
@@ -227,17 +225,8 @@ def _compute(period, deliveries, pricing, advances, carried_in, adjustments, lin
                 chilled=d.accepted and is_chilled(pricing, d.milk_temp_c), milk_temp_c=d.milk_temp_c,
                 receipt_code=d.receipt_code, unit=unit, quantity=quantity))
 
-    charges = _charges_due(advances, period)
-    balances = {p: a for p, a in (carried_in or {}).items() if a}
-    for producer, amount in balances.items():
-        if amount < 0:
-            raise ValueError(f"carried-in balance of {producer!r} is negative: {amount}")
-    adjusted: dict[str, list[Adjustment]] = defaultdict(list)
-    for adjustment in adjustments:
-        adjusted[adjustment.producer].append(adjustment)
-    producers = sorted(set(names) | set(charges) | set(balances) | set(adjusted))
-    if TOTAL in producers:
-        raise UserError(f"producer {TOTAL!r} is reserved for the total row of the statement")
+    charges, balances, adjusted, producers = producers_and_dues(
+        names, advances, period, carried_in, adjustments)
 
     contribution = pricing.contribution_per_liter
     rows: list[ProducerRow] = []
