@@ -1,7 +1,7 @@
 """The delivery receipt the producer takes home, and the shift summary.
 
-Plain text 32 columns wide (58 mm ESC/POS printers; 80 mm ones print it
-too), Spanish by default. The verification code is derived from the
+Plain text `[printer] width_chars` columns wide (32 for 58 mm ESC/POS
+paper, 48 for 80 mm), Spanish by default. The verification code is derived from the
 record's chain hash: the producer can find the same code on the fortnight
 statement, and a record altered later no longer matches it.
 """
@@ -15,8 +15,8 @@ from .i18n import REASONS, text
 WIDTH = 32
 
 
-def _pair(label: str, value: str) -> str:
-    space = WIDTH - len(label) - len(value)
+def _pair(label: str, value: str, width: int = WIDTH) -> str:
+    space = width - len(label) - len(value)
     return f"{label}{' ' * max(space, 1)}{value}"
 
 
@@ -25,51 +25,51 @@ def _fmt(value: object, places: int) -> str:
 
 
 def render_receipt(record: dict, lang: str = "es", *, producer_name: str = "",
-                   reprint: bool = False) -> str:
+                   reprint: bool = False, width: int = WIDTH) -> str:
     """The receipt of one delivery record (a sealed delivery/1 payload)."""
     t = lambda key, **kw: text(lang, key, **kw)  # noqa: E731
     ts = datetime.fromisoformat(record["ts"])
     lines = [
-        t("receipt_title").center(WIDTH),
-        f"{record['center']} / {record['station']}".center(WIDTH),
-        "-" * WIDTH,
-        _pair(t("receipt_date"), ts.strftime("%d/%m/%Y %H:%M")),
-        _pair(t("receipt_number"), str(record["seq"])),
-        _pair(t("receipt_producer"), record["producer"]),
+        t("receipt_title").center(width),
+        f"{record['center']} / {record['station']}".center(width),
+        "-" * width,
+        _pair(t("receipt_date"), ts.strftime("%d/%m/%Y %H:%M"), width),
+        _pair(t("receipt_number"), str(record["seq"]), width),
+        _pair(t("receipt_producer"), record["producer"], width),
     ]
     if producer_name and producer_name != record["producer"]:
-        lines.append(producer_name[:WIDTH].rjust(WIDTH))
+        lines.append(producer_name[:width].rjust(width))
     lines += [
-        _pair(t("receipt_weight"), f"{_fmt(record.get('weight_kg'), 2)} kg"),
-        _pair(t("receipt_liters"), f"{_fmt(record.get('liters'), 2)} L"),
-        _pair(t("receipt_density"), _fmt(record.get("density_15c"), 4)),
-        _pair(t("receipt_temp"), f"{_fmt(record.get('milk_temp_c'), 1)} °C"),
-        _pair(t("receipt_solids"), f"{_fmt(record.get('solids_pct'), 2)} %"),
+        _pair(t("receipt_weight"), f"{_fmt(record.get('weight_kg'), 2)} kg", width),
+        _pair(t("receipt_liters"), f"{_fmt(record.get('liters'), 2)} L", width),
+        _pair(t("receipt_density"), _fmt(record.get("density_15c"), 4), width),
+        _pair(t("receipt_temp"), f"{_fmt(record.get('milk_temp_c'), 1)} °C", width),
+        _pair(t("receipt_solids"), f"{_fmt(record.get('solids_pct'), 2)} %", width),
         _pair(t("receipt_fat"), f"{_fmt(record.get('fat_pct'), 2)} % ({t('fat_' + str(record.get('fat_source')))})"
-              if record.get("fat_source") else "—"),
-        "-" * WIDTH,
+              if record.get("fat_source") else "—", width),
+        "-" * width,
     ]
     if record.get("accepted"):
-        lines.append(t("receipt_accepted").center(WIDTH))
+        lines.append(t("receipt_accepted").center(width))
     else:
         reason = REASONS.get(lang, REASONS["es"]).get(record.get("reject_reason") or "", record.get("reject_reason") or "")
-        lines.append(t("receipt_rejected").center(WIDTH))
-        lines.extend(_wrap(reason))
+        lines.append(t("receipt_rejected").center(width))
+        lines.extend(_wrap(reason, width))
     if record.get("kind") in ("void", "correction"):
-        lines.append(_pair(t("receipt_refers"), str(record.get("refers_to_seq", record.get("refers_to")))[:16]))
+        lines.append(_pair(t("receipt_refers"), str(record.get("refers_to"))[:16], width))
     lines += [
-        "-" * WIDTH,
-        _pair(t("receipt_code"), record["receipt_code"]),
+        "-" * width,
+        _pair(t("receipt_code"), record["receipt_code"], width),
     ]
     if reprint:
-        lines.append(t("receipt_reprint").center(WIDTH))
+        lines.append(t("receipt_reprint").center(width))
     return "\n".join(lines) + "\n"
 
 
-def _wrap(words: str) -> list[str]:
+def _wrap(words: str, width: int = WIDTH) -> list[str]:
     out, line = [], ""
     for word in words.split():
-        if len(line) + len(word) + 1 > WIDTH:
+        if len(line) + len(word) + 1 > width:
             out.append(line)
             line = word
         else:
@@ -79,20 +79,20 @@ def _wrap(words: str) -> list[str]:
     return out
 
 
-def render_shift_summary(summary: dict, lang: str = "es") -> str:
+def render_shift_summary(summary: dict, lang: str = "es", width: int = WIDTH) -> str:
     t = lambda key, **kw: text(lang, key, **kw)  # noqa: E731
     reasons = REASONS.get(lang, REASONS["es"])
-    lines = [t("shift_title").center(WIDTH),
-             f"{summary['center']} / {summary['station']}".center(WIDTH),
-             f"{summary['date']} {summary['shift']}".center(WIDTH), "-" * WIDTH,
-             _pair(t("shift_deliveries"), str(summary["deliveries"])),
-             _pair(t("shift_rejected"), str(summary["rejected"])),
-             _pair(t("shift_liters"), f"{summary['liters']:.2f} L"),
+    lines = [t("shift_title").center(width),
+             f"{summary['center']} / {summary['station']}".center(width),
+             f"{summary['date']} {summary['shift']}".center(width), "-" * width,
+             _pair(t("shift_deliveries"), str(summary["deliveries"]), width),
+             _pair(t("shift_rejected"), str(summary["rejected"]), width),
+             _pair(t("shift_liters"), f"{summary['liters']:.2f} L", width),
              _pair(t("shift_solids"), "—" if summary["avg_solids_pct"] is None
-                   else f"{summary['avg_solids_pct']:.2f} %")]
+                   else f"{summary['avg_solids_pct']:.2f} %", width)]
     for reason, count in sorted(summary["rejections"].items()):
-        lines.append(_pair("  " + reasons.get(reason, reason)[:WIDTH - 6], str(count)))
-    lines.append("-" * WIDTH)
+        lines.append(_pair("  " + reasons.get(reason, reason)[:width - 6], str(count), width))
+    lines.append("-" * width)
     for producer, row in sorted(summary["producers"].items()):
-        lines.append(_pair(producer, f"{row['liters']:.2f} L  {row['deliveries']}"))
+        lines.append(_pair(producer, f"{row['liters']:.2f} L  {row['deliveries']}", width))
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ import os
 import secrets
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +34,10 @@ from .registry import Registry
 from .shifts import shift_of, summarize
 
 log = logging.getLogger(__name__)
+
+# Deliveries read back to summarise a shift (one bench takes one every
+# 30-60 s: a 3-hour shift is under 400).
+SHIFT_LOOKBACK = 2000
 
 
 def load_station_key(config: StationConfig) -> bytes:
@@ -100,6 +104,7 @@ class Station:
         self._open_shift = self._shift_key(self.last_delivery) if self.last_delivery else None
         self._last_step = ""
         self._stop = threading.Event()
+        self._stopped = False
         self._threads: list[threading.Thread] = []
         # gpiozero's pin factory: None picks the Pi's; tests pass a MockFactory.
         self.panel = BenchPanel(config.panel, pin_factory=pin_factory) if config.panel else None
@@ -143,6 +148,10 @@ class Station:
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> "Station":
+        # Acknowledged outbox copies are not the record (the deliveries table
+        # is): drop them after a week so the file does not grow for ever.
+        week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+        self.outbox.prune_sent(week_ago.isoformat(timespec="milliseconds"))
         self.publisher.start()
         self.scale.instrument.start()
         self.densimeter.instrument.start()
@@ -153,6 +162,10 @@ class Station:
         return self
 
     def stop(self) -> None:
+        """Stop everything once; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         with self.scale.changed:
             self.scale.changed.notify_all()
@@ -249,7 +262,7 @@ class Station:
             self.show("no_delivery", what="reimprimir" if self.lang == "es" else "reprinting")
             return False
         self.printer(render_receipt(last, self.lang, producer_name=self._name(last["producer"]),
-                                    reprint=True))
+                                    reprint=True, width=self.config.printer.width_chars))
         return True
 
     def void(self, ident: str, note: str = "") -> dict | None:
@@ -286,13 +299,16 @@ class Station:
         if self._open_shift is None:
             return None
         day, name = self._open_shift
-        records = [r for r in self.outbox.deliveries() if self._shift_key(r) == (day, name)]
+        # A shift is a few hundred deliveries at most: look back that far, not
+        # through the whole history, every time a shift closes.
+        recent = self.outbox.deliveries(after_seq=max(self.outbox.last_seq() - SHIFT_LOOKBACK, 0))
+        records = [r for r in recent if self._shift_key(r) == (day, name)]
         summary = summarize(records, center=self.config.center, station=self.config.station,
                             day=day, shift=name)
         summary["ts"] = self._now_iso()
         self.outbox.enqueue(station_topic(self.config.center, self.config.station, "shift"), summary)
         self.publisher.wake()
-        self.printer(render_shift_summary(summary, self.lang))
+        self.printer(render_shift_summary(summary, self.lang, self.config.printer.width_chars))
         self.show("shift_closed", shift=name, date=day.isoformat(), deliveries=summary["deliveries"],
                   liters=f"{summary['liters']:.2f}")
         self._open_shift = None
@@ -370,7 +386,8 @@ class Station:
         self.publisher.wake()
         # Accepted milk is poured into the intake tank: its cooling window starts.
         self.coldchain.delivery_recorded(payload)
-        self.printer(render_receipt(payload, self.lang, producer_name=self._name(payload["producer"])))
+        self.printer(render_receipt(payload, self.lang, producer_name=self._name(payload["producer"]),
+                                    width=self.config.printer.width_chars))
         if self.panel:
             (self.panel.show_accepted if payload["accepted"] else self.panel.show_rejected)()
         with self.recorded:

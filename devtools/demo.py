@@ -128,7 +128,7 @@ def main() -> int:
 
 def run_demo(servers: Servers, hub_processes: list, t0: float) -> int:
     influx = InfluxV1(servers.influxdb.url, "milk")
-    influx._post_query('DROP DATABASE "milk"')   # a re-run starts from a clean slate
+    influx.drop_database()   # a re-run starts from a clean slate
     influx.create_database()
 
     hub_config = RUN / "hub.toml"

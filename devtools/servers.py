@@ -127,6 +127,27 @@ def stop_pid(pidfile: Path, timeout_s: float = 15.0, sig: int = signal.SIGTERM) 
     return True
 
 
+def _launch(name: str, args: list[str], log_path: Path, pidfile: Path, ready, timeout_s: float,
+            log_hint: Path | None = None) -> bool:
+    """Start a server in a session of its own (ending the launching shell must
+    not end it), record its pid, and wait until `ready()`; True when started."""
+    binary = find_binary(name)
+    if binary is None:
+        raise RuntimeError(f"{name} is not installed (python -m devtools.servers ensure)")
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([binary, *args], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: see {log_hint or log_path}")
+        if ready():
+            return True
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not become ready within {timeout_s}s")
+
+
 @dataclass
 class Mosquitto:
     run_dir: Path
@@ -155,21 +176,9 @@ class Mosquitto:
             "MQTT_PORT": str(self.port), "DATA_DIR": str(data),
             "RUN_DIR": str(self.run_dir), "USER_LINE": user_line,
         })
-        binary = find_binary("mosquitto")
-        if binary is None:
-            raise RuntimeError("mosquitto is not installed (python -m devtools.servers ensure)")
-        log = open(self.run_dir / "mosquitto.stdout", "ab")
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pidfile.write_text(str(proc.pid))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: see {self.run_dir}/mosquitto.log")
-            if _port_open(self.port):
-                return True
-            time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout_s}s")
+        return _launch("mosquitto", ["-c", str(conf)], self.run_dir / "mosquitto.stdout",
+                       self.pidfile, lambda: _port_open(self.port), timeout_s,
+                       log_hint=self.run_dir / "mosquitto.log")
 
     def stop(self) -> bool:
         return stop_pid(self.pidfile)
@@ -215,22 +224,8 @@ class InfluxDB:
             "HTTP_PORT": str(self.http_port), "RPC_PORT": str(self.rpc_port),
             "DATA_DIR": str(data),
         })
-        binary = find_binary("influxd")
-        if binary is None:
-            raise RuntimeError("influxd is not installed (python -m devtools.servers ensure)")
-        log = open(self.run_dir / "influxd.log", "ab")
-        # A session of its own: ending the launching shell must not end it.
-        proc = subprocess.Popen([binary, "-config", str(conf)], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pidfile.write_text(str(proc.pid))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"influxd exited: see {self.run_dir}/influxd.log")
-            if self.ping():
-                return True
-            time.sleep(0.05)
-        raise RuntimeError(f"influxd did not answer /ping within {timeout_s}s")
+        return _launch("influxd", ["-config", str(conf)], self.run_dir / "influxd.log",
+                       self.pidfile, self.ping, timeout_s)
 
     def stop(self) -> bool:
         return stop_pid(self.pidfile)

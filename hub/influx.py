@@ -85,6 +85,9 @@ class InfluxV1:
         except requests.RequestException:
             return False
 
+    def drop_database(self) -> None:
+        self._post_query(f'DROP DATABASE "{self.database}"')
+
     def create_database(self) -> None:
         self._post_query(f'CREATE DATABASE "{self.database}"')
 

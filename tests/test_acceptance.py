@@ -189,7 +189,6 @@ def test_verify_finds_the_first_altered_record(station, bench, station_config, t
     db.execute("DELETE FROM deliveries WHERE seq = 2")
     db.commit()
     assert verify(station_config).returncode == 1
-    station.stop = lambda: None
 
 
 def test_acceptance_rules_pure():
@@ -261,6 +260,10 @@ def test_receipt_english_and_rejected():
     text = render_receipt(record, "en")
     assert "MILK DELIVERY RECEIPT" in text and "REJECTED" in text and "ABCD-1234" in text
     assert all(len(line) <= 32 for line in text.splitlines())
+    # The "no fat figure" line is a label and a dash, not a lone dash.
+    assert any(line.startswith("Fat") and line.endswith("—") for line in text.splitlines())
+    wide = render_receipt(record, "en", width=48)
+    assert max(len(line) for line in wide.splitlines()) == 48
 
 
 def test_shift_closes_when_the_next_begins(station, bench):

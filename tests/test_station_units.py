@@ -139,6 +139,17 @@ def test_outbox_order_ids_and_durability(tmp_path):
     assert sixth["seq"] == 6 and sixth["prev_hash"] == payloads[-1]["hash"]
 
 
+def test_acknowledged_outbox_copies_are_pruned_not_the_record(tmp_path):
+    outbox = Outbox(tmp_path / "s.sqlite3")
+    for i in range(3):
+        outbox.record_delivery({"producer": "p1", "ts": f"2026-11-01T06:0{i}:00-05:00"}, "t", KEY)
+    outbox.mark_sent([m.n for m in outbox.unsent(limit=2)])
+    assert outbox.prune_sent("2000-01-01T00:00:00.000+00:00") == 0     # too recent
+    assert outbox.prune_sent("9999-01-01T00:00:00.000+00:00") == 2
+    assert [json.loads(m.payload)["seq"] for m in outbox.unsent()] == [3]   # unsent kept
+    assert [d["seq"] for d in outbox.deliveries()] == [1, 2, 3]             # the record kept
+
+
 def test_tank_samples_batched(tmp_path):
     outbox = Outbox(tmp_path / "s.sqlite3")
     for i in range(25):

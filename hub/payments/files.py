@@ -22,19 +22,8 @@ def temporary_name(path: Path) -> Path:
 
 def write_text_atomic(path: Path | str, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) in one rename; UserError if it cannot."""
-    path = Path(path)
-    temporary = temporary_name(path)
-    try:
-        # Plain open (not mkstemp) so the file gets the usual umask permissions.
-        with open(temporary, "x", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-        raise
+    # UTF-8, newlines as given (no translation): the same bytes as text.
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:
@@ -42,6 +31,7 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
     path = Path(path)
     temporary = temporary_name(path)
     try:
+        # Plain open (not mkstemp) so the file gets the usual umask permissions.
         with open(temporary, "xb") as file:
             file.write(data)
         os.replace(temporary, path)
