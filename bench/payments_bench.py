@@ -48,7 +48,7 @@ contribution_per_liter = "0.02"
 
 def generate(n: int, producers: int, csv_path: Path, influx) -> None:
     """n deliveries spread over 2026-11-01..15 Lima time, CSV and InfluxDB at once."""
-    from hub.influx import line
+    from hub.store.influx import line
 
     rng = random.Random(6)
     start_ns = 1_793_509_200 * 10**9  # 2026-11-01T00:00:00-05:00
@@ -81,14 +81,14 @@ def generate(n: int, producers: int, csv_path: Path, influx) -> None:
 
 def phase(name: str, csv_path: str, url: str, database: str, out_dir: str) -> dict:
     """One measured phase (run in a child process)."""
-    from hub.influx import InfluxV1
+    from hub.store.influx import InfluxV1
     from hub.payments.engine import compute_fortnight
     from hub.payments.fast import compute_fortnight_fast
     from hub.payments.periods import Period
     from hub.payments.pricing import load_pricing
     from hub.payments.records import read_deliveries_csv
     from hub.payments.statements import write_statements_csv
-    from hub.store import period_deliveries
+    from hub.store.deliveries import period_deliveries
 
     pricing = load_pricing(Path(out_dir) / "pricing.toml")
     period = Period.parse(PERIOD)
@@ -137,7 +137,7 @@ def main() -> int:
 
     from devtools.servers import REPO as ROOT
     from devtools.servers import InfluxDB, ensure_installed, free_port
-    from hub.influx import InfluxV1
+    from hub.store.influx import InfluxV1
 
     ensure_installed(quiet=True)
     run_dir = ROOT / ".run" / f"bench-payments-{int(time.time())}"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from milk_common.cli import OneLineParser, run_commands
 
-from .errors import UserError
-from .quality import FORMULAS, assess, flags_text
+from collector_station.errors import UserError
+from collector_station.intake.quality import FORMULAS, assess, flags_text
 
 
 def _decimal(text: str) -> Decimal:
@@ -131,7 +131,7 @@ def cmd_assess(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .protocols import detect_format, event_to_json, make_parser
+    from collector_station.instruments.protocols import detect_format, event_to_json, make_parser
     if args.file == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -157,8 +157,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_station_config
-    from .station import Station
+    from collector_station.config import load_station_config
+    from collector_station.station import Station
     config = load_station_config(args.config)
     station = Station(config).start()
     stop = threading.Event()
@@ -170,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _terminate)
 
     def _operator_input():
-        from .keypad import apply, parse_keypad
+        from collector_station.intake.keypad import apply, parse_keypad
         for raw in sys.stdin:
             if raw.strip() and not apply(station, parse_keypad(raw)):
                 stop.set()
@@ -188,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import SimulatedBench, run_forever
+    from collector_station.instruments.simulate import SimulatedBench, run_forever
     bench = SimulatedBench(Path(args.dir), tanks=args.tanks, seed=args.seed,
                            scale_format=args.scale_format, analyzer_format=args.analyzer_format,
                            probes_per_tank=args.probes_per_tank,
@@ -214,10 +214,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Exit 0 when the chain is intact, 1 at the first broken link."""
     from milk_common.integrity import first_broken_link
 
-    from .config import load_station_config
-    from .i18n import text
-    from .outbox import Outbox
-    from .station import load_station_key
+    from collector_station.config import load_station_config
+    from collector_station.i18n import text
+    from collector_station.outbox.store import Outbox
+    from collector_station.station import load_station_key
     config = load_station_config(args.config)
     path = Path(config.data_dir) / "station.sqlite3"
     if not path.exists():
@@ -242,8 +242,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_producers(args: argparse.Namespace) -> int:
-    from .config import load_station_config
-    from .registry import Registry
+    from collector_station.config import load_station_config
+    from collector_station.intake.registry import Registry
     config = load_station_config(args.config)
     registry = Registry(Path(config.data_dir) / "registry.sqlite3")
     try:
@@ -259,7 +259,7 @@ def cmd_producers(args: argparse.Namespace) -> int:
 
 
 def cmd_coldchain(args: argparse.Namespace) -> int:
-    from .coldchain import TraceError, load_coldchain_settings, read_trace, replay
+    from collector_station.coldchain import TraceError, load_coldchain_settings, read_trace, replay
     settings = load_coldchain_settings(args.config, args.lang)
     try:
         rows = read_trace(args.trace)

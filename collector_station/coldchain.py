@@ -757,8 +757,8 @@ def load_coldchain_settings(path: str | Path | None, language: str | None = None
     from milk_common.config import describe_validation_error, load_toml
     from pydantic import ValidationError
 
-    from .config import ColdchainConfig
-    from .errors import UserError
+    from collector_station.config import ColdchainConfig
+    from collector_station.errors import UserError
     if path is None:
         return ColdchainConfig().settings(language or "es")
     data = load_toml(path)

@@ -15,8 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from milk_common.integrity import parse_key
 from milk_common.config import Section, Zoned, load_model
 
-from .protocols import ANALYSIS_FORMATS, PARSERS, WEIGHT_FORMATS
-from .quality import FORMULAS, QualityLimits
+from collector_station.instruments.protocols import ANALYSIS_FORMATS, PARSERS, WEIGHT_FORMATS
+from collector_station.intake.quality import FORMULAS, QualityLimits
 
 IDENT = r"^[a-z0-9_-]{1,32}$"
 
@@ -140,7 +140,7 @@ class ColdchainConfig(Section):
         return self
 
     def settings(self, language: str = "es"):
-        from .coldchain import ColdchainSettings
+        from collector_station.coldchain import ColdchainSettings
         return ColdchainSettings(
             cooling_window_s=self.cooling_window_min * 60, first_check_s=self.first_check_min * 60,
             first_check_max_c=self.first_check_max_c, target_c=self.target_c,

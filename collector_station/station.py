@@ -20,18 +20,18 @@ from typing import Callable
 
 from milk_common.integrity import parse_key
 
-from .coldchain import TankMonitor
-from .config import StationConfig
-from .devices import Densimeter, Scale, tank_probes
-from .i18n import reason_text, text
-from .intake import AcceptanceRules, IntakeFlow, assess_reading, build_delivery, valid_producer_code
-from .outbox import Outbox
-from .panel import BenchPanel
-from .printer import open_printer
-from .publisher import OutboxPublisher, station_topic
-from .receipt import render_receipt, render_shift_summary
-from .registry import Registry
-from .shifts import shift_of, summarize
+from collector_station.coldchain import TankMonitor
+from collector_station.config import StationConfig
+from collector_station.instruments.devices import Densimeter, Scale, tank_probes
+from collector_station.i18n import reason_text, text
+from collector_station.intake.flow import AcceptanceRules, IntakeFlow, assess_reading, build_delivery, valid_producer_code
+from collector_station.outbox.store import Outbox
+from collector_station.panel import BenchPanel
+from collector_station.printer import open_printer
+from collector_station.outbox.publisher import OutboxPublisher, station_topic
+from collector_station.intake.receipt import render_receipt, render_shift_summary
+from collector_station.intake.registry import Registry
+from collector_station.intake.shifts import shift_of, summarize
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def load_station_key(config: StationConfig) -> bytes:
     path = Path(ic.hmac_key_file) if ic.hmac_key_file else Path(config.data_dir) / "station.key"
     if not path.exists():
         if ic.hmac_key_file:
-            from .errors import UserError
+            from collector_station.errors import UserError
             raise UserError(f"[integrity] hmac_key_file: {path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

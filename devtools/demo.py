@@ -22,10 +22,10 @@ from decimal import Decimal, ROUND_HALF_UP
 from zoneinfo import ZoneInfo
 
 from collector_station.config import load_station_config
-from collector_station.keypad import apply, parse_keypad
-from collector_station.simulate import SimulatedBench
+from collector_station.intake.keypad import apply, parse_keypad
+from collector_station.instruments.simulate import SimulatedBench
 from collector_station.station import Station
-from hub.influx import InfluxV1
+from hub.store.influx import InfluxV1
 
 from .servers import REPO, Servers, free_port
 
@@ -166,7 +166,7 @@ database = "milk"
             registry_csv = RUN / f"bench{i}" / "producers.csv"
             registry_csv.write_text("code,name\n" + "".join(f"{p},Productor {p[1:]}\n" for p in PRODUCERS))
             config = load_station_config(config_path)
-            from collector_station.registry import Registry
+            from collector_station.intake.registry import Registry
             registry = Registry(Path(config.data_dir) / "registry.sqlite3")
             registry.import_csv(registry_csv)
             registry.close()

@@ -23,7 +23,7 @@ import sys
 
 from milk_common.cli import OneLineParser, run_commands
 
-from .errors import UserError
+from hub.errors import UserError
 
 log = logging.getLogger("milk-hub")
 
@@ -90,15 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _influx(config):
-    from .influx import InfluxV1
+    from hub.store.influx import InfluxV1
     ic = config.influx
     return InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
                     timeout_s=ic.timeout_s)
 
 
 def _read_influx(config, period, tz, progress=False):
-    from .influx import InfluxError
-    from .store import period_deliveries
+    from hub.store.influx import InfluxError
+    from hub.store.deliveries import period_deliveries
     try:
         return list(period_deliveries(_influx(config), period, tz, config.influx.query_chunk_size,
                                       progress=progress))
@@ -107,15 +107,15 @@ def _read_influx(config, period, tz, progress=False):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .config import load_hub_config
-    from .ingest import Ingest
+    from hub.config import load_hub_config
+    from hub.ingest.service import Ingest
     config = load_hub_config(args.config)
     ingest = Ingest(config)
     signal.signal(signal.SIGTERM, lambda *a: ingest.stop())
     signal.signal(signal.SIGINT, lambda *a: ingest.stop())
     log.info("ingest: mqtt %s:%d -> %s db %s", config.mqtt.host, config.mqtt.port,
              config.influx.url, config.influx.database)
-    from .alerts.runner import attach_alerts
+    from hub.alerts.runner import attach_alerts
     stop_alerts = attach_alerts(config, ingest)     # a no-op unless [alerts] enabled
     try:
         ingest.run()
@@ -129,8 +129,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from .alerts.store import AlertStore
-    from .config import load_hub_config
+    from hub.alerts.store import AlertStore
+    from hub.config import load_hub_config
     config = load_hub_config(args.config)
     path = Path(config.data_dir) / "alerts.sqlite3"
     if not path.exists():
@@ -161,11 +161,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def _fortnight(args: argparse.Namespace, ledger=None):
     """Read the inputs and compute the fortnight (with the ledger's carry-in and adjustments)."""
-    from .config import load_hub_config
-    from .payments.fast import compute_fortnight_fast
-    from .payments.periods import Period
-    from .payments.pricing import load_pricing
-    from .payments.records import read_advances_csv, read_deliveries_csv
+    from hub.config import load_hub_config
+    from hub.payments.fast import compute_fortnight_fast
+    from hub.payments.periods import Period
+    from hub.payments.pricing import load_pricing
+    from hub.payments.records import read_advances_csv, read_deliveries_csv
 
     period = Period.parse(args.period)
     pricing = load_pricing(args.pricing)
@@ -194,9 +194,9 @@ def _fortnight(args: argparse.Namespace, ledger=None):
 def cmd_payments(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .payments.files import write_text_atomic
-    from .payments.ledger import Ledger
-    from .payments.statements import render_table, statements_csv_text, write_outputs
+    from hub.payments.files import write_text_atomic
+    from hub.payments.ledger import Ledger
+    from hub.payments.statements import render_table, statements_csv_text, write_outputs
 
     if args.close and not args.ledger:
         raise UserError("--close needs --ledger FILE")
@@ -229,13 +229,13 @@ def cmd_payments(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .payments.ledger import Ledger
-    from .payments.reconcile import read_buyer_csv, reconcile, render_reconciliation, write_reconciliation
+    from hub.payments.ledger import Ledger
+    from hub.payments.reconcile import read_buyer_csv, reconcile, render_reconciliation, write_reconciliation
 
     ledger = Ledger(args.ledger) if args.ledger else None
     period, _, _, fortnight, frozen = _fortnight(args, ledger)
     if frozen is not None:
-        from .payments.reconcile import fortnight_from_statements
+        from hub.payments.reconcile import fortnight_from_statements
         fortnight = fortnight_from_statements(frozen.statements_csv, args.pricing)
     buyer = read_buyer_csv(args.buyer, period)
     result = reconcile(fortnight, buyer)
@@ -246,9 +246,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .config import load_hub_config
-    from .payments.periods import Period
-    from .payments.records import write_deliveries_csv
+    from hub.config import load_hub_config
+    from hub.payments.periods import Period
+    from hub.payments.records import write_deliveries_csv
     config = load_hub_config(args.config)
     period = Period.parse(args.period)
     deliveries = _read_influx(config, period, config.zone)
@@ -265,9 +265,9 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
     import paho.mqtt.client as mqtt
 
-    from collector_station.registry import read_registry_csv
+    from collector_station.intake.registry import read_registry_csv
 
-    from .config import load_hub_config
+    from hub.config import load_hub_config
     if not re.match(r"^[a-z0-9_-]{1,32}$", args.center):
         raise UserError(f"--center {args.center!r}: must match [a-z0-9_-]{{1,32}}")
     producers, lab = read_registry_csv(args.csv)
@@ -304,11 +304,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """One JSON line per finding; exit 1 when anything fails, 0 when all is intact."""
     import json
 
-    from .config import load_hub_config
-    from .influx import InfluxError
-    from .integrity import verify_points
-    from .payments.periods import Period
-    from .store import period_delivery_rows
+    from hub.config import load_hub_config
+    from hub.store.influx import InfluxError
+    from hub.ingest.integrity import verify_points
+    from hub.payments.periods import Period
+    from hub.store.deliveries import period_delivery_rows
     config = load_hub_config(args.config)
     period = Period.parse(args.period)
     try:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError,
                       model_validator)
 
-from .influx import line, to_ns
+from hub.store.influx import line, to_ns
 
 IDENT = r"^[a-z0-9_-]{1,32}$"
 PRODUCER = r"^[A-Za-z0-9_-]{1,32}$"

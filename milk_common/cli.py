@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Callable
 
-from .errors import UserError
+from milk_common.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):

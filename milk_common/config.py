@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .errors import UserError
+from milk_common.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 

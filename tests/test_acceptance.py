@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector_station.config import load_station_config
-from collector_station.devices import TimedAnalysis
-from collector_station.intake import AcceptanceRules, IntakeFlow
-from collector_station.keypad import apply, parse_keypad
-from collector_station.protocols import Analysis
-from collector_station.receipt import render_receipt, render_shift_summary
-from collector_station.shifts import shift_of, summarize
-from collector_station.simulate import SimulatedBench
+from collector_station.instruments.devices import TimedAnalysis
+from collector_station.intake.flow import AcceptanceRules, IntakeFlow
+from collector_station.intake.keypad import apply, parse_keypad
+from collector_station.instruments.protocols import Analysis
+from collector_station.intake.receipt import render_receipt, render_shift_summary
+from collector_station.intake.shifts import shift_of, summarize
+from collector_station.instruments.simulate import SimulatedBench
 from collector_station.station import Station
 from milk_common.integrity import first_broken_link, record_hash
 
@@ -206,7 +206,7 @@ def test_acceptance_rules_pure():
     flow.enter_producer("p2")
     flow.record_test("organoleptic", False)
     assert flow.next_step("moving", None, None, 0).reason == "organoleptic_fail"
-    from collector_station.quality import assess
+    from collector_station.intake.quality import assess
     low = assess(D("1.024"), D("15"), D("3.0"))               # 6 + 3.6 + 0.14 = 9.74
     flow.enter_producer("p3")
     flow.record_test("organoleptic", True)

@@ -222,7 +222,7 @@ def test_failed_channel_does_not_stop_the_others(tmp_path, webhook_server):
 def test_tank_break_reaches_technician_until_acknowledged(servers, tmp_path, unique, smtp_server,
                                                          webhook_server):
     from collector_station.config import load_station_config
-    from collector_station.simulate import SimulatedBench
+    from collector_station.instruments.simulate import SimulatedBench
     from collector_station.station import Station
 
     from .conftest import HubProcess, write_hub_config
@@ -308,8 +308,8 @@ def test_integrity_findings_alert_the_technicians(tmp_path):
     """A forged or altered delivery found at ingest opens one alert per station
     (de-duplicated), through the same channels as the cold chain."""
     from hub.config import HubConfig
-    from hub.ingest import Ingest
-    from hub.integrity import Finding
+    from hub.ingest.service import Ingest
+    from hub.ingest.integrity import Finding
     store = AlertStore(tmp_path / "a.sqlite3")
     rec = Recorder()
     engine = AlertEngine(store, AlertSettings(), [rec])

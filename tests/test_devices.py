@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from collector_station.config import DensimeterConfig, ScaleConfig, ThermometersConfig
-from collector_station.devices import (
+from collector_station.instruments.devices import (
     DS18B20,
     Densimeter,
     Scale,
@@ -17,8 +17,8 @@ from collector_station.devices import (
     TankProbes,
     tank_probes,
 )
-from collector_station.protocols import Weight
-from collector_station.simulate import (
+from collector_station.instruments.protocols import Weight
+from collector_station.instruments.simulate import (
     HX711_COUNTS_PER_KG,
     HX711_OFFSET_COUNTS,
     PtyPort,
@@ -149,7 +149,7 @@ def test_scale_that_stops_talking_is_not_stable():
 
 
 def test_instrument_error_status_resets_stability():
-    from collector_station.protocols import Status
+    from collector_station.instruments.protocols import Status
     instrument = SerialInstrument("scale", "loop://", "sics")
     instrument.connected = True
     scale = Scale(instrument, tracker(window=0.0))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector_station.protocols import (
+from collector_station.instruments.protocols import (
     BridgeSample,
     LoadCellCalibration,
     Status,
@@ -88,7 +88,7 @@ def test_rom_id_matches_the_linux_w1_name():
 
 
 def test_frame_is_the_station_format():
-    from collector_station.protocols.bridge import frame
+    from collector_station.instruments.protocols.bridge import frame
     assert bridge_core.frame("LC", 7, 1000, -5) == frame("LC", 7, 1000, -5)
 
 

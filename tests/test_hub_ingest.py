@@ -8,7 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub.influx import line
+from hub.store.influx import line
 from hub.schemas import InvalidPayload, parse_message
 
 from .conftest import wait_until

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub.influx import InfluxV1, line, to_ns
+from hub.store.influx import InfluxV1, line, to_ns
 from milk_common.integrity import GENESIS, seal
 
 from .conftest import HubProcess, wait_until, write_hub_config

@@ -9,7 +9,7 @@ from gpiozero.pins.mock import MockFactory
 from collector_station.config import PanelConfig, PrinterConfig, load_station_config
 from collector_station.panel import BenchPanel
 from collector_station.printer import ConsolePrinter, NoPrinter, open_printer
-from collector_station.simulate import SimulatedBench
+from collector_station.instruments.simulate import SimulatedBench
 from collector_station.station import Station
 
 from .conftest import wait_until

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector_station.devices import TimedAnalysis
-from collector_station.intake import build_delivery
-from collector_station.outbox import Outbox
-from collector_station.protocols import Analysis
-from collector_station.publisher import OutboxPublisher, station_topic
-from collector_station.quality import QualityLimits
-from hub.influx import InfluxError, InfluxV1
+from collector_station.instruments.devices import TimedAnalysis
+from collector_station.intake.flow import build_delivery
+from collector_station.outbox.store import Outbox
+from collector_station.instruments.protocols import Analysis
+from collector_station.outbox.publisher import OutboxPublisher, station_topic
+from collector_station.intake.quality import QualityLimits
+from hub.store.influx import InfluxError, InfluxV1
 
 from .conftest import wait_until
 

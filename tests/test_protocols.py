@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from hypothesis import given, strategies as st
 
-from collector_station.protocols import (Analysis, ParseError, Status, Weight, detect_format,
+from collector_station.instruments.protocols import (Analysis, ParseError, Status, Weight, detect_format,
                                          make_parser)
-from collector_station.protocols.bridge import checksum, frame
+from collector_station.instruments.protocols.bridge import checksum, frame
 
 D = Decimal
 AD_CAPTURE = (b"ST,+00012.34  kg\r\nUS,NT,+000000.Kg\r\nST,GS,+  4.876kg\r\n"

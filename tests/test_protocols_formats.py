@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector_station.protocols import (
+from collector_station.instruments.protocols import (
     PARSERS,
     Analysis,
     BridgeSample,
@@ -28,7 +28,7 @@ from collector_station.protocols import (
     make_parser,
     toledo,
 )
-from collector_station.protocols.bridge import frame
+from collector_station.instruments.protocols.bridge import frame
 
 D = Decimal
 CAPTURES = Path(__file__).parent / "captures"

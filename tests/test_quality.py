@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from collector_station.cli import main as station_main
-from collector_station.quality import (assess, density_at_15c, lactometer_degrees,
+from collector_station.intake.quality import (assess, density_at_15c, lactometer_degrees,
                                        liters_from_weight, total_solids_pct)
 
 D = Decimal

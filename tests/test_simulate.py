@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from collector_station.config import load_station_config
-from collector_station.devices import Densimeter, Scale, tank_probes
+from collector_station.instruments.devices import Densimeter, Scale, tank_probes
 
 from .conftest import wait_until
 

@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from collector_station.config import load_station_config
-from collector_station.simulate import SimulatedBench
+from collector_station.instruments.simulate import SimulatedBench
 from collector_station.station import Station
 
 from .conftest import wait_until

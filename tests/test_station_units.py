@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector_station.config import load_station_config
-from collector_station.devices import DS18B20, StabilityTracker, TimedAnalysis, parse_w1_slave
+from collector_station.instruments.devices import DS18B20, StabilityTracker, TimedAnalysis, parse_w1_slave
 from collector_station.errors import UserError
-from collector_station.intake import AcceptanceRules, IntakeFlow, build_delivery
-from collector_station.outbox import Outbox
-from collector_station.protocols import Analysis, Weight
-from collector_station.quality import QualityLimits
-from collector_station.simulate import w1_slave_text
+from collector_station.intake.flow import AcceptanceRules, IntakeFlow, build_delivery
+from collector_station.outbox.store import Outbox
+from collector_station.instruments.protocols import Analysis, Weight
+from collector_station.intake.quality import QualityLimits
+from collector_station.instruments.simulate import w1_slave_text
 
 D = Decimal
 KEY = b"0123456789abcdef0123456789abcdef"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from ..schemas import ColdchainV1, StatusV1, parse_message
-from .store import Alert, AlertStore
+from hub.schemas import ColdchainV1, StatusV1, parse_message
+from hub.alerts.store import Alert, AlertStore
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class AlertEngine:
         if self.history is None:
             return None
         try:
-            from .chart import tank_chart_png
+            from hub.alerts.chart import tank_chart_png
             end = max(now, datetime.fromisoformat(alert.opened_at))
             start = end - timedelta(hours=self.settings.chart_hours)
             samples = self.history(alert.center, alert.station, alert.tank, start, end)

@@ -31,10 +31,10 @@ def influx_history(influx, chunk_size: int = 10000):
 
 
 def build_engine(config, *, mqtt_state=None):
-    from ..influx import InfluxV1
-    from .channels import EmailChannel, WebhookChannel
-    from .engine import AlertEngine, AlertSettings
-    from .store import AlertStore
+    from hub.store.influx import InfluxV1
+    from hub.alerts.channels import EmailChannel, WebhookChannel
+    from hub.alerts.engine import AlertEngine, AlertSettings
+    from hub.alerts.store import AlertStore
     ac = config.alerts
     channels = []
     if ac.smtp_host and ac.smtp_to:
@@ -60,7 +60,7 @@ def attach_alerts(config, ingest):
     """Observe the ingest's stored messages and tick; returns a stop function."""
     if not config.alerts.enabled:
         return lambda: None
-    from .channels import MqttAlertState
+    from hub.alerts.channels import MqttAlertState
     mc = config.mqtt
     state = MqttAlertState(mc.host, mc.port, f"{mc.client_id}-alerts"[:64],
                            username=mc.username, password=mc.password)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 
-from .outbox import Outbox
+from collector_station.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
 

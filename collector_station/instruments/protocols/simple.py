@@ -14,7 +14,7 @@ import re
 from decimal import Decimal
 from typing import ClassVar
 
-from .base import BufferParser, Event, ParseError, Volume, Weight
+from collector_station.instruments.protocols.base import BufferParser, Event, ParseError, Volume, Weight
 
 _FRAME = re.compile(rb"([+\-N]?)(\d{1,7}(?:\.\d{1,4})?)(=?)(kg|lt)", re.IGNORECASE)
 # What a frame can look like before its last byte has arrived: wait for more.

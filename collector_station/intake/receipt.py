@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .i18n import REASONS, text
+from collector_station.i18n import REASONS, text
 
 WIDTH = 32
 

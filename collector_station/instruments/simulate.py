@@ -22,8 +22,8 @@ import time
 import tty
 from pathlib import Path
 
-from .protocols import ekomilk, lactoscan, toledo
-from .protocols.bridge import frame
+from collector_station.instruments.protocols import ekomilk, lactoscan, toledo
+from collector_station.instruments.protocols.bridge import frame
 
 SCALE_FORMATS = ("ad", "sics", "toledo", "simple", "bridge")
 ANALYZER_FORMATS = ("bridge", "lactoscan", "ekomilk")

@@ -15,7 +15,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
-from .base import Event, LineParser, ParseError, Status, Weight
+from collector_station.instruments.protocols.base import Event, LineParser, ParseError, Status, Weight
 
 _VALUE = re.compile(rb"^\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]{1,3})?\s*$")
 _UNIT_KG = {b"kg": Decimal(1), b"g": Decimal("0.001"), b"lb": Decimal("0.45359237"), b"t": Decimal(1000)}

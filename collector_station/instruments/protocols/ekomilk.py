@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from .base import Analysis, BufferParser, Event, ParseError, Status
+from collector_station.instruments.protocols.base import Analysis, BufferParser, Event, ParseError, Status
 
 ACK = 0x31
 END = 0x09

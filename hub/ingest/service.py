@@ -26,10 +26,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .config import HubConfig
-from .influx import InfluxError, InfluxV1
-from .integrity import ChainWatch, IntegrityLog, check_seal
-from .schemas import DeliveryV1, InvalidPayload, parse_message
+from hub.config import HubConfig
+from hub.store.influx import InfluxError, InfluxV1
+from hub.ingest.integrity import ChainWatch, IntegrityLog, check_seal
+from hub.schemas import DeliveryV1, InvalidPayload, parse_message
 
 log = logging.getLogger(__name__)
 

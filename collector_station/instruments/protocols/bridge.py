@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import ClassVar
 
-from .base import Analysis, BridgeSample, Event, LineParser, ParseError, Status, Weight
+from collector_station.instruments.protocols.base import Analysis, BridgeSample, Event, LineParser, ParseError, Status, Weight
 
 
 def checksum(body: bytes) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from milk_common.errors import UserError
 
-from .keypad import RESERVED
+from collector_station.intake.keypad import RESERVED
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 SCHEMA = """

@@ -19,7 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from .base import BufferParser, Event, ParseError, Weight
+from collector_station.instruments.protocols.base import BufferParser, Event, ParseError, Weight
 
 STX, CR = 0x02, 0x0D
 FRAME_LEN = 18

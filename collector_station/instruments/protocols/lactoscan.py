@@ -24,7 +24,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
-from .base import Analysis, Event, LineParser, ParseError, Status
+from collector_station.instruments.protocols.base import Analysis, Event, LineParser, ParseError, Status
 
 NOTICES = {
     "CLFL": ("cleaning", "limpieza (lavado) / cleaning"),

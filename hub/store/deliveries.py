@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from .influx import InfluxV1
-from .payments.periods import Period
-from .payments.records import Delivery
+from hub.store.influx import InfluxV1
+from hub.payments.periods import Period
+from hub.payments.records import Delivery
 
 
 def _dec(value: object) -> Decimal | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from milk_common.integrity import record_hash, signature_ok
 
-from .config import HubIntegrity
+from hub.config import HubIntegrity
 
 log = logging.getLogger(__name__)
 

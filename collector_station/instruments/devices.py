@@ -20,7 +20,7 @@ from pathlib import Path
 
 import serial
 
-from .protocols import (
+from collector_station.instruments.protocols import (
     Analysis,
     BridgeSample,
     Event,

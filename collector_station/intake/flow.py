@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from .devices import TimedAnalysis
-from .quality import Assessment, QualityLimits, assess, liters_from_weight, round_half_up
+from collector_station.instruments.devices import TimedAnalysis
+from collector_station.intake.quality import Assessment, QualityLimits, assess, liters_from_weight, round_half_up
 
 PRODUCER_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 

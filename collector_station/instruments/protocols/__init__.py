@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .ad import ADParser
-from .base import (
+from collector_station.instruments.protocols.ad import ADParser
+from collector_station.instruments.protocols.base import (
     Analysis,
     BridgeSample,
     Event,
@@ -15,12 +15,12 @@ from .base import (
     Weight,
     event_to_json,
 )
-from .bridge import BridgeParser, LoadCellCalibration
-from .ekomilk import EkomilkParser
-from .lactoscan import LactoscanParser
-from .sics import SicsParser
-from .simple import SimpleScaleParser
-from .toledo import ToledoParser
+from collector_station.instruments.protocols.bridge import BridgeParser, LoadCellCalibration
+from collector_station.instruments.protocols.ekomilk import EkomilkParser
+from collector_station.instruments.protocols.lactoscan import LactoscanParser
+from collector_station.instruments.protocols.sics import SicsParser
+from collector_station.instruments.protocols.simple import SimpleScaleParser
+from collector_station.instruments.protocols.toledo import ToledoParser
 
 PARSERS: dict[str, type] = {cls.name: cls for cls in (
     ADParser, SicsParser, ToledoParser, SimpleScaleParser, BridgeParser, LactoscanParser,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
-from .base import Event, LineParser, ParseError, Status, Weight
+from collector_station.instruments.protocols.base import Event, LineParser, ParseError, Status, Weight
 
 _UNIT_KG = {"kg": Decimal(1), "g": Decimal("0.001"), "mg": Decimal("0.000001"),
             "lb": Decimal("0.45359237"), "t": Decimal(1000)}
