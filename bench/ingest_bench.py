@@ -30,11 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from collector_station.outbox.store import Outbox  # noqa: E402
-from collector_station.outbox.publisher import OutboxPublisher, station_topic  # noqa: E402
+from collector_station.outbox.publisher import OutboxPublisher  # noqa: E402
+from milk_common.contract import station_topic  # noqa: E402
 from devtools.servers import Servers, ensure_installed, free_port  # noqa: E402
 from hub.store.influx import InfluxError, InfluxV1  # noqa: E402
-from tests.conftest import write_hub_config  # noqa: E402
-from tests.test_pipeline import make_records  # noqa: E402
+from devtools.fixtures import make_records, write_hub_config  # noqa: E402
 
 
 def count(influx: InfluxV1) -> int:

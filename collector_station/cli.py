@@ -3,7 +3,7 @@
     collector-station run --config station.toml
     collector-station simulate --dir DIR [--write-config station.toml]
     collector-station assess --density 1.031 --temp-c 15 [--fat 3.5] [--formula richmond] [--json]
-    collector-station parse --format ad|sics|toledo|simple|lactoscan|ekomilk|bridge|auto FILE|-
+    collector-station parse --format FORMAT|auto FILE|-      (formats: docs/instruments.md)
     collector-station coldchain replay TRACE.csv [--config station.toml]
 
 Exit status 0 on success; 2 with a one-line reason on standard error for a
@@ -23,6 +23,7 @@ from pathlib import Path
 from milk_common.cli import OneLineParser, run_commands
 
 from collector_station.errors import UserError
+from collector_station.instruments.protocols import ANALYSIS_FORMATS, INSTRUMENTS, WEIGHT_FORMATS
 from collector_station.intake.quality import FORMULAS, assess, flags_text
 
 
@@ -56,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a producer's can arrives this often")
     sim.add_argument("--seed", type=int)
     sim.add_argument("--scale-format", default="ad",
-                     choices=["ad", "sics", "toledo", "simple", "bridge"],
+                     choices=WEIGHT_FORMATS,
                      help="the indicator to simulate (bridge: HX711 raw counts)")
-    sim.add_argument("--analyzer-format", default="bridge", choices=["bridge", "lactoscan", "ekomilk"],
+    sim.add_argument("--analyzer-format", default="bridge", choices=ANALYSIS_FORMATS,
                      help="densimeter line (bridge) or milk analyzer")
     sim.add_argument("--probes-per-tank", type=int, default=1, choices=range(1, 5), metavar="N")
     sim.add_argument("--glitches", action="store_true",
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     par = sub.add_parser("parse", help="decode a raw serial capture into JSON lines")
     par.add_argument("--format", required=True,
-                     help="ad, sics, toledo, simple, lactoscan, ekomilk, bridge, or auto")
+                     help=f"{', '.join(INSTRUMENTS)}, or auto")
     par.add_argument("file", help="capture file, or - for standard input")
 
     cold = sub.add_parser("coldchain", help="tank cold-chain tools")
@@ -243,12 +244,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_producers(args: argparse.Namespace) -> int:
     from collector_station.config import load_station_config
+    from milk_common.contract.registry import RegistryError
+
     from collector_station.intake.registry import Registry
     config = load_station_config(args.config)
     registry = Registry(Path(config.data_dir) / "registry.sqlite3")
     try:
         if args.producers_command == "import":
-            count = registry.import_csv(args.file)
+            try:
+                count = registry.import_csv(args.file)
+            except RegistryError as exc:
+                raise UserError(str(exc)) from None
             print(f"{count} productores registrados" if config.language == "es" else f"{count} producers registered")
         else:
             for producer in registry.all():
@@ -259,11 +265,12 @@ def cmd_producers(args: argparse.Namespace) -> int:
 
 
 def cmd_coldchain(args: argparse.Namespace) -> int:
-    from collector_station.coldchain import TraceError, load_coldchain_settings, read_trace, replay
-    settings = load_coldchain_settings(args.config, args.lang)
+    from collector_station.coldchain import (SettingsError, TraceError, load_coldchain_settings,
+                                             read_trace, replay)
     try:
+        settings = load_coldchain_settings(args.config, args.lang)
         rows = read_trace(args.trace)
-    except TraceError as exc:
+    except (SettingsError, TraceError) as exc:
         raise UserError(str(exc)) from None
     out = sys.stdout
     for row, changes, warnings in replay(rows, settings):

@@ -1,7 +1,7 @@
 """The station's configuration schema (`station.toml`), validated at start.
 
-Every key is documented in docs/station-config.md; `station.example.toml`
-in this package is loaded by a test, so the example cannot drift.
+Every key is documented in docs/station-config.md; `examples/station.toml`
+is loaded by a test, so the example cannot drift.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from milk_common.integrity import parse_key
 from milk_common.config import Section, Zoned, load_model
 
+from collector_station.coldchain.settings import ColdchainConfig  # the [coldchain] section lives with its settings
 from collector_station.instruments.protocols import ANALYSIS_FORMATS, PARSERS, WEIGHT_FORMATS
 from collector_station.intake.quality import FORMULAS, QualityLimits
 
@@ -56,7 +57,8 @@ class ScaleConfig(SerialPort):
     stale_after_s: float = Field(5.0, gt=0,
                                  description="no weight for this long: the scale is not trusted")
     # Host-side calibration of the HX711 bridge (format "bridge"): raw counts
-    # to kg. Found with `collector-station calibrate`-style two-point weighing.
+    # to kg, found by two-point weighing (the empty platform, then a known
+    # weight): firmware/README.md, step 4 of the assembly.
     counts_per_kg: Decimal = Field(Decimal("21000"), description="HX711 counts per kg")
     offset_counts: int = Field(0, description="HX711 reading of the empty platform")
     resolution_kg: Decimal = Field(Decimal("0.01"), gt=0)
@@ -107,50 +109,6 @@ class ThermometersConfig(Section):
             if not re.match(IDENT, name):
                 raise ValueError(f"tank name {name!r} must match [a-z0-9_-]{{1,32}}")
         return value
-
-
-class ColdchainConfig(Section):
-    """Tank cold chain (docs/coldchain.md); defaults of quality.md."""
-
-    intake_tank: str | None = Field(None, pattern=IDENT,
-                                    description="accepted deliveries are poured into this tank")
-    cooling_window_min: float = Field(120.0, gt=0)
-    first_check_min: float = Field(60.0, gt=0)
-    first_check_max_c: float = 10.0
-    target_c: float = 4.0
-    cold_max_c: float = 6.0
-    warm_break_min: float = Field(15.0, gt=0)
-    sensor_silence_s: float = Field(120.0, gt=0)
-    blend_max_c: float | None = None
-    setpoint_c: float = 3.5
-    predict_window_min: float = Field(30.0, gt=0)
-    predict_skip_min: float = Field(2.0, ge=0)
-    predict_min_samples: int = Field(5, ge=3)
-    predict_min_span_min: float = Field(5.0, gt=0)
-    predict_confirm: int = Field(2, ge=1)
-    rise_window_min: float = Field(60.0, gt=0)
-    rise_min_span_min: float = Field(20.0, gt=0)
-    rise_warn_c_per_h: float = Field(0.5, gt=0)
-    keep_days: float = Field(14.0, gt=0, description="tank samples kept at the station")
-
-    @model_validator(mode="after")
-    def _check_inside_window(self) -> "ColdchainConfig":
-        if self.first_check_min >= self.cooling_window_min:
-            raise ValueError("first_check_min must be shorter than cooling_window_min")
-        return self
-
-    def settings(self, language: str = "es"):
-        from collector_station.coldchain import ColdchainSettings
-        return ColdchainSettings(
-            cooling_window_s=self.cooling_window_min * 60, first_check_s=self.first_check_min * 60,
-            first_check_max_c=self.first_check_max_c, target_c=self.target_c,
-            cold_max_c=self.cold_max_c, warm_break_s=self.warm_break_min * 60,
-            sensor_silence_s=self.sensor_silence_s, blend_max_c=self.blend_max_c,
-            setpoint_c=self.setpoint_c, predict_window_s=self.predict_window_min * 60,
-            predict_skip_s=self.predict_skip_min * 60, predict_min_samples=self.predict_min_samples,
-            predict_min_span_s=self.predict_min_span_min * 60, predict_confirm=self.predict_confirm,
-            rise_window_s=self.rise_window_min * 60, rise_min_span_s=self.rise_min_span_min * 60,
-            rise_warn_c_per_h=self.rise_warn_c_per_h, language=language)
 
 
 class QualityConfig(Section):

@@ -1,165 +1,23 @@
-"""Every text an operator or producer reads, in Spanish (default) and English."""
+"""The station's texts: the `station` gettext catalog of `milk_common.i18n`.
+
+Operator prompts, receipts and shift summaries read their words from
+`milk_common/locale/{es,en}/LC_MESSAGES/station.po`; a reject reason code
+(`milk_common.contract.REJECT_REASONS`) reads as `reason.<code>`.
+"""
 
 from __future__ import annotations
 
-MESSAGES = {
-    "es": {
-        "ready": "Estación {station} del centro {center} lista. Ingrese el código del productor.",
-        "enter_code": "Ingrese el código del productor.",
-        "bad_code": "Código de productor no válido: «{code}» (letras, números, - o _; hasta 32).",
-        "producer_set": "Productor {producer}: coloque la cantina en la balanza.",
-        "wait_stable": "Esperando peso estable…",
-        "wait_density": "Esperando la lectura de densidad…",
-        "remove_can": "Retire la cantina de la balanza.",
-        "recorded": ("Entrega N.º {seq} registrada — productor {producer}: {weight_kg} kg, "
-                     "{liters} L, densidad 15 °C {density_15c}, ST {solids_pct} %, "
-                     "temp. {milk_temp_c} °C{flags}"),
-        "device_connected": "Equipo «{device}» conectado.",
-        "device_disconnected": "Equipo «{device}» desconectado: reintentando…",
-        "scale_fault": "La balanza indica sobrecarga o error: no se registra ninguna entrega.",
-        "unsent": "Pendientes de envío: {count}",
-        "stopping": "Estación detenida.",
-        "unknown_code": "Productor «{code}» no registrado: revise el código.",
-        "inactive_code": "Productor «{code}» está inactivo en el registro.",
-        "wait_tests": "Falta registrar: {missing}.",
-        "wait_decision": "ST {solids_pct} %: pulse ACEPTAR o RECHAZAR.",
-        "test_alcohol": "prueba de alcohol",
-        "test_organoleptic": "prueba organoléptica",
-        "test_recorded": "{test}: {result}.",
-        "pass": "negativa (pasa)",
-        "fail": "positiva (no pasa)",
-        "ok": "normal",
-        "not_ok": "anormal",
-        "rejected_recorded": ("Entrega N.º {seq} RECHAZADA — productor {producer}: {reason}."),
-        "no_delivery": "No hay una entrega para {what}.",
-        "voided": "Entrega N.º {seq} anulada (registro N.º {new_seq}).",
-        "shift_closed": "Turno {shift} del {date} cerrado: {deliveries} entregas, {liters} L.",
-        "registry_updated": "Registro de productores actualizado: {count} productores.",
-        "receipt_title": "RECIBO DE ENTREGA DE LECHE",
-        "receipt_date": "Fecha",
-        "receipt_number": "N.º de entrega",
-        "receipt_producer": "Productor",
-        "receipt_weight": "Peso",
-        "receipt_liters": "Litros",
-        "receipt_density": "Densidad 15 °C",
-        "receipt_temp": "Temperatura",
-        "receipt_solids": "Sólidos totales",
-        "receipt_fat": "Grasa",
-        "receipt_accepted": "ACEPTADA",
-        "receipt_rejected": "RECHAZADA",
-        "receipt_refers": "Corrige a",
-        "receipt_code": "Código de verificación",
-        "receipt_reprint": "*** COPIA ***",
-        "fat_analyzer": "analizador",
-        "fat_lab": "laboratorio",
-        "fat_default": "estimada",
-        "shift_title": "RESUMEN DE TURNO",
-        "shift_deliveries": "Entregas",
-        "shift_rejected": "Rechazadas",
-        "shift_liters": "Litros aceptados",
-        "shift_solids": "ST promedio",
-        "verify_ok": "Cadena íntegra: {count} registros verificados.",
-        "verify_broken": "Cadena ROTA en el registro N.º {seq}: {reason}.",
-        "verify_reason_hash": "los valores fueron modificados",
-        "verify_reason_signature": "la firma no corresponde a la clave de la estación",
-        "verify_reason_link": "falta, sobra o se reordenó un registro",
-        "verify_reason_sequence": "falta un número de secuencia",
-        "unknown_tank": "Tanque «{tank}» desconocido (tanques: {tanks}).",
-        "tank_emptied": "Tanque {tank} vaciado (recojo del comprador).",
-        "tank_milk_added": "Leche añadida al tanque {tank}: empieza su ventana de enfriamiento.",
-    },
-    "en": {
-        "ready": "Station {station} at center {center} ready. Enter the producer code.",
-        "enter_code": "Enter the producer code.",
-        "bad_code": "Invalid producer code: '{code}' (letters, digits, - or _; up to 32).",
-        "producer_set": "Producer {producer}: put the can on the scale.",
-        "wait_stable": "Waiting for a stable weight…",
-        "wait_density": "Waiting for the density reading…",
-        "remove_can": "Take the can off the scale.",
-        "recorded": ("Delivery no. {seq} recorded — producer {producer}: {weight_kg} kg, "
-                     "{liters} L, density at 15 °C {density_15c}, TS {solids_pct} %, "
-                     "temp. {milk_temp_c} °C{flags}"),
-        "device_connected": "Device '{device}' connected.",
-        "device_disconnected": "Device '{device}' disconnected: retrying…",
-        "scale_fault": "The scale reports overload or an error: no delivery is recorded.",
-        "unsent": "Waiting to be sent: {count}",
-        "stopping": "Station stopped.",
-        "unknown_code": "Producer '{code}' is not registered: check the code.",
-        "inactive_code": "Producer '{code}' is inactive in the registry.",
-        "wait_tests": "Still to record: {missing}.",
-        "wait_decision": "TS {solids_pct} %: press ACCEPT or REJECT.",
-        "test_alcohol": "alcohol test",
-        "test_organoleptic": "organoleptic check",
-        "test_recorded": "{test}: {result}.",
-        "pass": "negative (passes)",
-        "fail": "positive (fails)",
-        "ok": "normal",
-        "not_ok": "abnormal",
-        "rejected_recorded": ("Delivery no. {seq} REJECTED — producer {producer}: {reason}."),
-        "no_delivery": "There is no delivery for {what}.",
-        "voided": "Delivery no. {seq} voided (record no. {new_seq}).",
-        "shift_closed": "Shift {shift} of {date} closed: {deliveries} deliveries, {liters} L.",
-        "registry_updated": "Producer registry updated: {count} producers.",
-        "receipt_title": "MILK DELIVERY RECEIPT",
-        "receipt_date": "Date",
-        "receipt_number": "Delivery no.",
-        "receipt_producer": "Producer",
-        "receipt_weight": "Weight",
-        "receipt_liters": "Litres",
-        "receipt_density": "Density 15 °C",
-        "receipt_temp": "Temperature",
-        "receipt_solids": "Total solids",
-        "receipt_fat": "Fat",
-        "receipt_accepted": "ACCEPTED",
-        "receipt_rejected": "REJECTED",
-        "receipt_refers": "Corrects",
-        "receipt_code": "Verification code",
-        "receipt_reprint": "*** COPY ***",
-        "fat_analyzer": "analyzer",
-        "fat_lab": "laboratory",
-        "fat_default": "estimated",
-        "shift_title": "SHIFT SUMMARY",
-        "shift_deliveries": "Deliveries",
-        "shift_rejected": "Rejected",
-        "shift_liters": "Accepted litres",
-        "shift_solids": "Average TS",
-        "verify_ok": "Chain intact: {count} records verified.",
-        "verify_broken": "Chain BROKEN at record no. {seq}: {reason}.",
-        "verify_reason_hash": "its values were changed",
-        "verify_reason_signature": "the signature does not match the station's key",
-        "verify_reason_link": "a record is missing, added or reordered",
-        "verify_reason_sequence": "a sequence number is missing",
-        "unknown_tank": "Unknown tank '{tank}' (tanks: {tanks}).",
-        "tank_emptied": "Tank {tank} emptied (the buyer's pick-up).",
-        "tank_milk_added": "Milk added to tank {tank}: its cooling window starts.",
-    },
-}
+from milk_common.i18n import has_text, translate
+
+DOMAIN = "station"
 
 
-REASONS = {
-    "es": {
-        "alcohol_positive": "prueba de alcohol positiva (acidez, calostro o mastitis)",
-        "organoleptic_fail": "olor, color o consistencia anormal",
-        "acidity_high": "acidez titulable sobre el límite",
-        "solids_below_floor": "sólidos totales bajo el mínimo de recepción",
-        "operator_reject": "rechazada por el operador",
-        "void": "anulada",
-    },
-    "en": {
-        "alcohol_positive": "alcohol test positive (acidity, colostrum or mastitis)",
-        "organoleptic_fail": "abnormal smell, colour or consistency",
-        "acidity_high": "titratable acidity above the limit",
-        "solids_below_floor": "total solids below the reception floor",
-        "operator_reject": "rejected by the operator",
-        "void": "voided",
-    },
-}
+def text(lang: str | None, key: str, **values: object) -> str:
+    return translate(DOMAIN, key, lang, **values)
 
 
-def reason_text(lang: str, code: str | None) -> str:
-    return REASONS.get(lang, REASONS["es"]).get(code or "", code or "")
-
-
-def text(lang: str, key: str, **values: object) -> str:
-    table = MESSAGES.get(lang, MESSAGES["es"])
-    return table[key].format(**values)
+def reason_text(lang: str | None, code: str | None) -> str:
+    """A reject reason in the operator's words; an unknown code reads as itself."""
+    if not code:
+        return ""
+    return translate(DOMAIN, f"reason.{code}", lang) if has_text(DOMAIN, f"reason.{code}") else code

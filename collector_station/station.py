@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+from milk_common.contract import station_topic
 from milk_common.integrity import parse_key
 
 from collector_station.coldchain import TankMonitor
@@ -28,7 +29,7 @@ from collector_station.intake.flow import AcceptanceRules, IntakeFlow, assess_re
 from collector_station.outbox.store import Outbox
 from collector_station.panel import BenchPanel
 from collector_station.printer import open_printer
-from collector_station.outbox.publisher import OutboxPublisher, station_topic
+from collector_station.outbox.publisher import OutboxPublisher
 from collector_station.intake.receipt import render_receipt, render_shift_summary
 from collector_station.intake.registry import Registry
 from collector_station.intake.shifts import shift_of, summarize
@@ -91,7 +92,7 @@ class Station:
         self.limits = config.quality.limits()
         tc = config.thermometers
         self.probes = tank_probes(tc)
-        # Cold chain per tank (collector_station/coldchain.py); `coldchain.on_break` drives the alarm.
+        # Cold chain per tank (collector_station/coldchain/monitor.py); `coldchain.on_break` drives the alarm.
         self.coldchain = TankMonitor(
             Path(config.data_dir) / "coldchain.sqlite3", config.coldchain.settings(config.language),
             self.probes, outbox=self.outbox, envelope={"center": config.center, "station": config.station},
@@ -220,8 +221,8 @@ class Station:
             self.flow.enter_producer(code)
             self._last_step = ""
             self.scale.changed.notify_all()
-        if self.config.densimeter.format == "ekomilk":
-            # Ekomilk analyses on request: start it as the producer is set.
+        if self.densimeter.needs_trigger:
+            # An analyzer that measures on request (Ekomilk): start it as the producer is set.
             self.densimeter.start_analysis()
         self.show("producer_set", producer=code)
         return True
@@ -304,8 +305,7 @@ class Station:
         recent = self.outbox.deliveries(after_seq=max(self.outbox.last_seq() - SHIFT_LOOKBACK, 0))
         records = [r for r in recent if self._shift_key(r) == (day, name)]
         summary = summarize(records, center=self.config.center, station=self.config.station,
-                            day=day, shift=name)
-        summary["ts"] = self._now_iso()
+                            day=day, shift=name, ts=self._now_iso())
         self.outbox.enqueue(station_topic(self.config.center, self.config.station, "shift"), summary)
         self.publisher.wake()
         self.printer(render_shift_summary(summary, self.lang, self.config.printer.width_chars))

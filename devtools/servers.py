@@ -169,7 +169,7 @@ class Mosquitto:
         conf = self.run_dir / "mosquitto.conf"
         # As root, mosquitto drops to the `mosquitto` user, which cannot write
         # a data folder below a 0700 parent (pytest and mktemp make those) and
-        # then fails silently (shared/infra.md): a loopback test broker keeps
+        # then fails silently (docs/servers.md): a loopback test broker keeps
         # root instead.
         user_line = "user root" if os.geteuid() == 0 else ""
         _render(DEPLOY / "mosquitto.conf.in", conf, {

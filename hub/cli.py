@@ -16,6 +16,7 @@ user's mistake. Never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -191,12 +192,29 @@ def _fortnight(args: argparse.Namespace, ledger=None):
     return period, pricing, advances, fortnight, None
 
 
+def _payments_errors(command):
+    """Run a command that uses the payments core, whose own errors (`PaymentsError`: a bad
+    file, period or ledger) reach the user as a one-line UserError with the same message."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from hub.payments.errors import PaymentsError
+        try:
+            return command(args)
+        except PaymentsError as exc:
+            raise UserError(str(exc)) from None
+
+    return run
+
+
+@_payments_errors
 def cmd_payments(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hub.payments.files import write_text_atomic
     from hub.payments.ledger import Ledger
-    from hub.payments.statements import render_table, statements_csv_text, write_outputs
+    from hub.payments.report import write_statements
+    from hub.payments.statements import render_table, statements_csv_text
 
     if args.close and not args.ledger:
         raise UserError("--close needs --ledger FILE")
@@ -217,7 +235,7 @@ def cmd_payments(args: argparse.Namespace) -> int:
         if args.close:
             raise UserError(f"{args.ledger}: period {period} is already closed")
         return 0
-    write_outputs(Path(args.out), fortnight, lang=args.lang, pdf=not args.no_pdf)
+    write_statements(Path(args.out), fortnight, lang=args.lang, pdf=not args.no_pdf)
     if args.close:
         closed = ledger.close(fortnight, statements_csv_text(fortnight), advances)
         print(f"period {period} closed (sha256 {closed.checksum})", file=sys.stderr)
@@ -226,11 +244,13 @@ def cmd_payments(args: argparse.Namespace) -> int:
     return 0
 
 
+@_payments_errors
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hub.payments.ledger import Ledger
-    from hub.payments.reconcile import read_buyer_csv, reconcile, render_reconciliation, write_reconciliation
+    from hub.payments.reconcile import read_buyer_csv, reconcile, render_reconciliation
+    from hub.payments.report import write_reconciliation
 
     ledger = Ledger(args.ledger) if args.ledger else None
     period, _, _, fortnight, frozen = _fortnight(args, ledger)
@@ -245,6 +265,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+@_payments_errors
 def cmd_export(args: argparse.Namespace) -> int:
     from hub.config import load_hub_config
     from hub.payments.periods import Period
@@ -258,28 +279,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    """Publish the registry retained on milk/v1/{center}/registry (QoS 1): every
+    """Publish the registry retained on the center's registry topic (QoS 1): every
     station of the center gets it now or when it next connects."""
     import json
-    import re
 
     import paho.mqtt.client as mqtt
 
-    from collector_station.intake.registry import read_registry_csv
+    from milk_common.contract import registry_payload, registry_topic, valid_ident
+    from milk_common.contract.registry import RegistryError, read_registry_csv, registry_message_rows
 
     from hub.config import load_hub_config
-    if not re.match(r"^[a-z0-9_-]{1,32}$", args.center):
+    if not valid_ident(args.center):
         raise UserError(f"--center {args.center!r}: must match [a-z0-9_-]{{1,32}}")
-    producers, lab = read_registry_csv(args.csv)
-    latest = {}
-    for code, result in lab:
-        if code not in latest or result.tested_on > latest[code].tested_on:
-            latest[code] = result
-    payload = {"schema": "registry/1", "center": args.center, "producers": [
-        {"code": p.code, "name": p.name, "active": p.active,
-         "lab_fat_pct": str(latest[p.code].fat_pct) if p.code in latest else None,
-         "lab_date": latest[p.code].tested_on.isoformat() if p.code in latest else None}
-        for p in producers]}
+    try:
+        producers, lab = read_registry_csv(args.csv)
+    except RegistryError as exc:
+        raise UserError(str(exc)) from None
+    payload = registry_payload(args.center, registry_message_rows(producers, lab))
     mc = load_hub_config(args.config).mqtt
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{mc.client_id}-registry")
     if mc.username:
@@ -289,7 +305,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot reach the broker {mc.host}:{mc.port}: {exc}") from None
     client.loop_start()
-    info = client.publish(f"milk/v1/{args.center}/registry", json.dumps(payload, ensure_ascii=False),
+    info = client.publish(registry_topic(args.center), json.dumps(payload, ensure_ascii=False),
                           qos=1, retain=True)
     info.wait_for_publish(10)
     client.disconnect()
@@ -300,6 +316,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+@_payments_errors
 def cmd_verify(args: argparse.Namespace) -> int:
     """One JSON line per finding; exit 1 when anything fails, 0 when all is intact."""
     import json

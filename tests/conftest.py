@@ -9,12 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from devtools.fixtures import wait_until, write_hub_config  # noqa: F401  (tests import them from here)
 from devtools.servers import REPO, Servers, ensure_installed, free_port
 
 PY = sys.executable
@@ -67,25 +67,6 @@ class HubProcess:
             self.proc.wait()
 
 
-def write_hub_config(path: Path, *, mqtt_port: int, influx_url: str, database: str,
-                     client_id: str, data_dir: Path, batch_size: int = 1000,
-                     extra: str = "") -> Path:
-    path.write_text(f'''timezone = "America/Lima"
-data_dir = "{data_dir}"
-[mqtt]
-host = "127.0.0.1"
-port = {mqtt_port}
-client_id = "{client_id}"
-[influx]
-url = "{influx_url}"
-database = "{database}"
-batch_size = {batch_size}
-flush_interval_s = 0.1
-retry_max_s = 1.0
-''' + extra)
-    return path
-
-
 @pytest.fixture
 def hub(servers, tmp_path, unique):
     """A hub ingest process with its own database and MQTT session."""
@@ -96,13 +77,3 @@ def hub(servers, tmp_path, unique):
     process.database = unique
     yield process
     process.stop()
-
-
-def wait_until(predicate, timeout_s: float = 30.0, interval_s: float = 0.1, message: str = ""):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s: {message}")

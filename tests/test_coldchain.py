@@ -240,3 +240,72 @@ def test_monitor_rebuilds_state_after_restart_without_republishing(tmp_path):
     states = [p["state"] for _, p in outbox.messages if "warning" not in p]
     assert states == ["cooling", "break", "cold"]
     assert all(p["schema"] == "coldchain/1" and p["center"] == "c" for _, p in outbox.messages)
+
+
+def test_monitor_publishes_warnings_with_kind_eta_and_spanish_reason(tmp_path):
+    outbox = FakeOutbox()
+    mon = TankMonitor(tmp_path / "cc.sqlite3", ColdchainSettings(), ["tanque1"], outbox=outbox,
+                      topic=lambda: "milk/v1/c/s/coldchain", envelope={"center": "c", "station": "s"})
+    for row in read_trace(TRACES / "compressor_failure.csv"):
+        if row.event:
+            getattr(mon, row.event)(row.tank, row.time)
+        mon.sample(row.tank, row.time, row.temp_c)
+    warnings = [p for _, p in outbox.messages if "warning" in p]
+    assert len(warnings) == 1
+    w = warnings[0]
+    # The hub's alert engine reads warning, eta and reason_code (the warning's kind).
+    assert (w["warning"], w["reason_code"], w["state"]) == ("compressor_suspect", "compressor_suspect", "cold")
+    assert datetime.fromisoformat(w["eta"]) > datetime.fromisoformat(w["ts"])
+    assert w["reason"].startswith("temperatura en alza ") and w["reason"].endswith("revise el compresor")
+    changes = [p for _, p in outbox.messages if "warning" not in p]
+    assert changes[0]["reason"] == ("se agregó leche a las 06:00: enfriar a ≤10.0 °C hasta las 07:00 "
+                                    "y a ≤4.0 °C hasta las 08:00")
+    assert "eta" not in changes[0] and changes[-1]["reason_code"] == "warm_too_long"
+
+
+# -- codes in the core, words at the edge ----------------------------------------
+def test_the_machine_gives_codes_and_values_not_text():
+    st = TankState("t")
+    for minute, temp, event in [(0, 20.0, "milk_added"), (60, 11, "")]:
+        st, changes, _ = step(st, T0 + timedelta(minutes=minute), temp, event, S)
+    (change,) = changes
+    assert not hasattr(change, "reason")
+    assert change.reason_code == "first_check_missed"
+    assert change.values == {"temp": 11, "limit": 10.0, "deadline": T0 + timedelta(hours=1)}
+
+
+@pytest.mark.parametrize("lang,text", [
+    ("es", "el sensor volvió a leer: 9.0 °C, aún sobre 4.0 °C tras la ruptura"),
+    ("en", "sensor reading again: 9.0 °C, still above 4.0 °C after the break"),
+])
+def test_a_reason_is_worded_by_its_code_and_new_state(lang, text):
+    from collector_station.coldchain import Change, word_change
+    change = Change(T0, "t", "break", "sensor_fault", "sensor_back", 9, {"temp": 9, "limit": 4.0})
+    worded = word_change(change, lang)
+    assert worded.reason == text and worded.to_json("x")["reason_code"] == "sensor_back"
+
+
+def test_coldchain_catalogs_agree_in_both_languages():
+    from milk_common.i18n import catalog, check_catalogs
+    assert [p for p in check_catalogs() if "coldchain" in p] == []
+    assert catalog("coldchain", "es").keys() == catalog("coldchain", "en").keys()
+    assert {"milk_added", "sensor_back_cold", "predicted_never", "compressor_suspect"} <= catalog("coldchain", "es").keys()
+
+
+# -- the defaults, written once ----------------------------------------------------
+def test_station_config_chart_and_machine_share_the_defaults():
+    import inspect
+
+    from collector_station.coldchain import ColdchainConfig
+    from hub.alerts.chart import tank_chart_png
+    from milk_common.coldchain_limits import COLDCHAIN_DEFAULTS as D
+    assert ColdchainConfig().settings() == ColdchainSettings()
+    assert (ColdchainSettings().target_c, ColdchainSettings().cooling_window_s) == (D.target_c, D.cooling_window_s)
+    chart_default = inspect.signature(tank_chart_png).parameters["limits_c"].default
+    assert chart_default == (D.target_c, D.cold_max_c, D.first_check_max_c)
+
+
+def test_coldchain_settings_do_not_import_the_station_config():
+    code = ("import sys, collector_station.coldchain.settings; "
+            "sys.exit('collector_station.config' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).returncode == 0

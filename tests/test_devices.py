@@ -1,6 +1,8 @@
-"""Device classes over real transports: pseudo-terminals driven by the
-simulators, loop://, and fake 1-Wire folders."""
+"""Device classes over transports: the synchronous FakeLine (no pty, no
+thread, no sleep) for the protocol behaviour, one pseudo-terminal driven by
+the simulators for pyserial's real path, and fake 1-Wire folders."""
 
+import logging
 import pathlib
 import time
 from decimal import Decimal
@@ -13,11 +15,17 @@ from collector_station.instruments.devices import (
     Densimeter,
     Scale,
     SerialInstrument,
-    StabilityTracker,
     TankProbes,
     tank_probes,
 )
-from collector_station.instruments.protocols import Weight
+from collector_station.instruments.protocols import (
+    ANALYSIS_FORMATS,
+    WEIGHT_FORMATS,
+    ParserBug,
+    Status,
+    Weight,
+)
+from collector_station.instruments.protocols.ad import ADParser
 from collector_station.instruments.simulate import (
     HX711_COUNTS_PER_KG,
     HX711_OFFSET_COUNTS,
@@ -28,6 +36,8 @@ from collector_station.instruments.simulate import (
     ad_frame,
     w1_slave_text,
 )
+from collector_station.instruments.stability import StabilityTracker
+from collector_station.instruments.transport import FakeLine
 
 from .conftest import wait_until
 
@@ -65,7 +75,161 @@ def test_flagless_negative_and_overload_are_faults():
     assert t.stable_kg is None
 
 
-# -- scales of every format over a pseudo-terminal -------------------------------
+# -- scales of every format on a fake line, turned by hand -----------------------
+class Bench:
+    """A virtual scale and the station's Scale on one FakeLine, with a clock
+    the test turns: each `run` frame is a tick of the instrument and a step
+    of the device, 10 ms of simulated time apart."""
+
+    FRAME_S = 0.01
+
+    def __init__(self, fmt, **sim):
+        self.now = 0.0
+        self.line = FakeLine("fake://scale")
+        self.virtual = VirtualScale(self.line, settle_s=0.15, seed=1, fmt=fmt,
+                                    clock=self.clock, **sim)
+        config = ScaleConfig(port=self.line.path, format=fmt, stable_window_s=0.1,
+                             poll_interval_s=0.02, counts_per_kg=D(HX711_COUNTS_PER_KG),
+                             offset_counts=HX711_OFFSET_COUNTS)
+        self.statuses = []
+        self.scale = Scale.from_config(config, on_status=lambda name, state: self.statuses.append(state),
+                                       transport=self.line, clock=self.clock)
+        self.states = []
+
+    def clock(self):
+        return self.now
+
+    def run_until(self, done, max_s=2.0):
+        """Frames until `done()`; False if simulated `max_s` passed first."""
+        for _ in range(int(max_s / self.FRAME_S)):
+            if done():
+                return True
+            self.now += self.FRAME_S
+            self.scale.instrument.step()
+            self.virtual.tick()
+            self.states.append(self.scale.state)
+        return done()
+
+
+@pytest.mark.parametrize("fmt", WEIGHT_FORMATS)
+def test_scale_settles_tares_and_faults(fmt):
+    bench = Bench(fmt)
+    scale = bench.scale
+    assert scale.instrument.connect() and bench.statuses == ["connected"]
+    assert bench.run_until(lambda: scale.state == "empty"), f"{fmt}: empty scale"
+    bench.virtual.place(12.5)
+    assert bench.run_until(lambda: scale.stable_kg is not None), f"{fmt}: stable"
+    assert "moving" in bench.states, f"{fmt}: motion while settling"
+    assert abs(scale.stable_kg - D("12.5")) <= D("0.01")
+    if fmt == "simple":
+        assert scale.last_weight.stable is None      # no flag: the window decided
+        assert scale.tare() is False                 # these scales take no commands
+    else:
+        assert scale.tare() is True
+        assert bench.run_until(lambda: scale.state == "empty"), f"{fmt}: tared to empty"
+    bench.virtual.overload = True
+    if fmt != "simple":                              # no overload frame on those scales
+        assert bench.run_until(lambda: scale.state == "fault"), f"{fmt}: overload is a fault"
+        assert scale.stable_kg is None
+    assert scale.instrument.status_dict()["parser_bugs"] == 0
+
+
+def test_sics_scale_is_polled():
+    bench = Bench("sics")
+    bench.scale.instrument.connect()
+    bench.scale.instrument.step()                    # the first turn polls at once
+    assert bench.line.read_commands() == b"SI\r\n"
+    bench.scale.instrument.step()                    # 0 s later: not due yet
+    assert bench.line.read_commands() == b""
+    bench.now += 0.02
+    bench.scale.instrument.step()
+    assert bench.line.read_commands() == b"SI\r\n"
+
+
+def test_scale_that_stops_talking_is_not_stable():
+    now = [0.0]
+    line = FakeLine()
+    instrument = SerialInstrument("scale", line.path, "ad", transport=line)
+    scale = Scale(instrument, tracker(window=0.0), clock=lambda: now[0], stale_after_s=2.0)
+    assert instrument.connect()
+    line.write(ad_frame("ST", 20.0))
+    instrument.step()
+    assert scale.state == "stable" and scale.stable_kg == D("20")
+    now[0] = 2.5
+    assert scale.state == "no_data" and scale.stable_kg is None
+
+
+def test_instrument_error_status_resets_stability():
+    line = FakeLine()
+    instrument = SerialInstrument("scale", line.path, "sics", transport=line)
+    scale = Scale(instrument, tracker(window=0.0))
+    assert instrument.connect()
+    line.write(b"S S      20.00 kg\r\n")
+    instrument.step()
+    assert scale.stable_kg == D("20")
+    line.write(b"EL\r\n")
+    instrument.step()
+    assert scale.last_status == Status("error", "EL: logical error / error lógico")
+    assert scale.state == "fault" and scale.stable_kg is None
+
+
+def test_fake_line_feeds_the_parser_and_carries_commands():
+    events = []
+    line = FakeLine()
+    instrument = SerialInstrument("scale", line.path, "ad", on_event=events.append, transport=line,
+                                  baudrate=2400, bytesize=7, parity="E")
+    assert instrument.send(b"T\r\n") is False          # not open yet
+    assert instrument.connect()
+    assert line.port.settings == {"timeout": 0.1, "baudrate": 2400, "bytesize": 7, "parity": "E",
+                                  "stopbits": 1}
+    assert instrument.command("tare") and line.read_commands() == b"T\r\n"
+    assert instrument.command("analyze") is False       # an A&D scale has no such command
+    line.write(ad_frame("ST", 15.25)[:7])                # a frame split across two reads
+    assert instrument.step() == [] and events == []
+    line.write(ad_frame("ST", 15.25)[7:])
+    assert instrument.step() == [Weight(D("15.25"), True, "ok", "gross")]
+    assert events == [Weight(D("15.25"), True, "ok", "gross")]
+    assert instrument.status_dict()["frames"] == 1
+
+
+def test_fake_line_unplugged_disconnects_once_and_reconnects():
+    statuses = []
+    line = FakeLine()
+    instrument = SerialInstrument("scale", line.path, "ad", transport=line,
+                                  on_status=lambda name, state: statuses.append(state))
+    assert instrument.connect()
+    line.unplug()
+    with pytest.raises(Exception, match="vanished"):
+        instrument.step()
+    instrument.connected = False                     # what the reader thread does on a loss
+    assert not instrument.connect() and not instrument.connect()
+    assert statuses == ["connected", "disconnected"] and instrument.reopen_count == 2
+    line.plug()
+    assert instrument.connect() and statuses[-1] == "connected" and line.opened == 2
+
+
+def test_a_parser_bug_is_loud_at_the_device(caplog):
+    class Broken(ADParser):
+        def parse_line(self, line):
+            raise IndexError("deliberate")
+
+    events = []
+    line = FakeLine()
+    instrument = SerialInstrument("scale", line.path, "ad", on_event=events.append, transport=line)
+    instrument.parser = Broken()
+    assert instrument.connect()
+    line.write(b"ST,+00012.34  kg\r\n")
+    with caplog.at_level(logging.DEBUG):
+        instrument.step()
+    assert [type(e) for e in events] == [ParserBug]
+    status = instrument.status_dict()
+    assert (status["parser_bugs"], status["parse_errors"]) == (1, 0)
+    assert instrument.parser_bugs == 1
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and repr(b"ST,+00012.34  kg") in errors[0].getMessage()
+
+
+# -- pyserial's real path, over a pseudo-terminal -----------------------------------
 def scale_on_pty(tmp_path, fmt, **sim):
     port = PtyPort(tmp_path / "scale")
     virtual = VirtualScale(port, frame_interval_s=0.01, settle_s=0.15, seed=1, fmt=fmt,
@@ -78,49 +242,13 @@ def scale_on_pty(tmp_path, fmt, **sim):
     return port, virtual, scale, statuses
 
 
-@pytest.mark.parametrize("fmt", ["ad", "sics", "toledo", "simple", "bridge"])
-def test_scale_settles_tares_and_faults(tmp_path, fmt):
-    port, virtual, scale, statuses = scale_on_pty(tmp_path, fmt)
-    try:
-        wait_until(lambda: scale.state == "empty", 5, 0.01, f"{fmt}: empty scale")
-        virtual.place(12.5)
-        wait_until(lambda: scale.state == "moving", 5, 0.005, f"{fmt}: motion while settling")
-        wait_until(lambda: scale.stable_kg is not None, 5, 0.01, f"{fmt}: stable")
-        assert abs(scale.stable_kg - D("12.5")) <= D("0.01")
-        if fmt == "simple":
-            assert scale.last_weight.stable is None      # no flag: the window decided
-            assert scale.tare() is False                 # these scales take no commands
-        else:
-            assert scale.tare() is True
-            wait_until(lambda: scale.state == "empty", 5, 0.01, f"{fmt}: tared to empty")
-        virtual.overload = True
-        if fmt == "simple":
-            return
-        wait_until(lambda: scale.state == "fault", 5, 0.01, f"{fmt}: overload is a fault")
-        assert scale.stable_kg is None
-    finally:
-        scale.instrument.stop()
-        virtual.stop()
-        port.unplug()
-    assert statuses[0] == "connected"
-
-
-def test_sics_scale_is_polled(tmp_path):
-    port, virtual, scale, _ = scale_on_pty(tmp_path, "sics")
-    try:
-        wait_until(lambda: scale.last_weight is not None, 5, 0.01)
-        assert any(b"SI\r\n" in c for c in virtual.commands_seen)
-    finally:
-        scale.instrument.stop()
-        virtual.stop()
-        port.unplug()
-
-
 def test_scale_unplugged_and_plugged_back_reopens_with_backoff(tmp_path):
     port, virtual, scale, statuses = scale_on_pty(tmp_path, "ad")
     try:
         virtual.place(20.0)
         wait_until(lambda: scale.stable_kg is not None, 5, 0.01)
+        assert scale.tare() is True                     # a command over the real port
+        wait_until(lambda: any(b"T\r\n" in c for c in virtual.commands_seen), 5, 0.01, "tare seen")
         port.unplug()
         wait_until(lambda: scale.state == "disconnected", 5, 0.01)
         assert scale.stable_kg is None                 # never a weight from a vanished scale
@@ -128,6 +256,7 @@ def test_scale_unplugged_and_plugged_back_reopens_with_backoff(tmp_path):
         attempts = scale.instrument.reopen_count
         assert attempts >= 2
         port.plug()
+        virtual.tare_kg = 0.0
         wait_until(lambda: scale.stable_kg is not None, 10, 0.02, "weight after replug")
         assert statuses.count("disconnected") == 1     # said once, not per attempt
         assert statuses[-1] == "connected"
@@ -137,62 +266,27 @@ def test_scale_unplugged_and_plugged_back_reopens_with_backoff(tmp_path):
         port.unplug()
 
 
-def test_scale_that_stops_talking_is_not_stable():
-    now = [0.0]
-    instrument = SerialInstrument("scale", "loop://", "ad")
-    instrument.connected = True
-    scale = Scale(instrument, tracker(window=0.0), clock=lambda: now[0], stale_after_s=2.0)
-    instrument.on_event(Weight(D("20"), True))
-    assert scale.state == "stable" and scale.stable_kg == D("20")
-    now[0] = 2.5
-    assert scale.state == "no_data" and scale.stable_kg is None
-
-
-def test_instrument_error_status_resets_stability():
-    from collector_station.instruments.protocols import Status
-    instrument = SerialInstrument("scale", "loop://", "sics")
-    instrument.connected = True
-    scale = Scale(instrument, tracker(window=0.0))
-    instrument.on_event(Weight(D("20"), True))
-    assert scale.stable_kg == D("20")
-    instrument.on_event(Status("error", "EL"))
-    assert scale.state == "fault" and scale.stable_kg is None
-
-
-def test_loop_transport_feeds_the_parser():
-    events = []
-    instrument = SerialInstrument("scale", "loop://", "ad", on_event=events.append).start()
-    try:
-        wait_until(lambda: instrument.connected, 5, 0.01)
-        assert instrument.send(ad_frame("ST", 15.25))
-        wait_until(lambda: events, 5, 0.01)
-        assert events[0] == Weight(D("15.25"), True, "ok", "gross")
-        assert instrument.status_dict()["frames"] == 1
-    finally:
-        instrument.stop()
-
-
 # -- analyzers ----------------------------------------------------------------
-@pytest.mark.parametrize("fmt", ["bridge", "lactoscan", "ekomilk"])
-def test_analyzer_formats_over_pty(tmp_path, fmt):
-    port = PtyPort(tmp_path / "analyzer")
-    virtual = VirtualDensimeter(port, fmt)
-    densimeter = Densimeter.from_config(DensimeterConfig(port=port.path, format=fmt))
-    densimeter.instrument.start()
-    try:
-        wait_until(lambda: densimeter.instrument.connected, 5, 0.01)
-        virtual.measure(1.0305, 18.0, fat_pct=3.9, snf_pct=8.7)
-        wait_until(lambda: densimeter.latest is not None, 5, 0.01, fmt)
-        reading = densimeter.latest.analysis
-        assert reading.density_g_ml == D("1.0305")
-        if fmt != "bridge":
-            assert reading.fat_pct == D("3.90") and reading.snf_pct == D("8.70")
-        if fmt == "ekomilk":
-            assert densimeter.start_analysis() is True
-            wait_until(lambda: any(c for c in [port.read_commands()]), 2, 0.01)
-    finally:
-        densimeter.instrument.stop()
-        port.unplug()
+@pytest.mark.parametrize("fmt", ANALYSIS_FORMATS)
+def test_analyzer_formats_on_a_fake_line(fmt):
+    line = FakeLine("fake://analyzer")
+    virtual = VirtualDensimeter(line, fmt)
+    densimeter = Densimeter.from_config(DensimeterConfig(port=line.path, format=fmt), transport=line)
+    assert densimeter.instrument.connect()
+    virtual.measure(1.0305, 18.0, fat_pct=3.9, snf_pct=8.7)
+    densimeter.instrument.step()
+    reading = densimeter.latest.analysis
+    assert reading.density_g_ml == D("1.0305") and densimeter.latest.number == 0
+    if fmt != "bridge":
+        assert reading.fat_pct == D("3.90") and reading.snf_pct == D("8.70")
+    if densimeter.needs_trigger:
+        # Asked again, the analyzer answers with a new reading.
+        assert densimeter.start_analysis() is True
+        virtual.answer_requests()
+        densimeter.instrument.step()
+        assert densimeter.latest.number == 1
+    else:
+        assert densimeter.start_analysis() is False and line.read_commands() == b""
 
 
 # -- DS18B20 -------------------------------------------------------------------

@@ -8,8 +8,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from milk_common.contract import InvalidPayload, decode_station_message
+
 from hub.store.influx import line
-from hub.schemas import InvalidPayload, parse_message
+from hub.store.points import points
 
 from .conftest import wait_until
 from .test_pipeline import hub_connected, hub_status, stored
@@ -21,8 +23,8 @@ GOOD = {"schema": "delivery/1", "id": "a1b2c3", "seq": 1, "center": "c1", "stati
 
 
 def test_valid_delivery_point_is_idempotent_key():
-    msg = parse_message("milk/v1/c1/s1/delivery", json.dumps(GOOD).encode())
-    (point,) = msg.points()
+    msg = decode_station_message("milk/v1/c1/s1/delivery", json.dumps(GOOD).encode())
+    (point,) = points(msg)
     assert point.startswith("delivery,center=c1,producer=P001,station=s1 ")
     assert 'id="a1b2c3"' in point and "accepted=true" in point and "milk_temp_c=18.0" in point
     # Timestamp = the delivery's own time: 23:59 Lima is 04:59 UTC on the 16th.
@@ -44,7 +46,7 @@ def test_valid_delivery_point_is_idempotent_key():
 def test_malformed_payloads_are_refused_with_a_reason(topic, payload, reason):
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     with pytest.raises(InvalidPayload, match=reason):
-        parse_message(topic, raw)
+        decode_station_message(topic, raw)
 
 
 def test_line_protocol_escaping():

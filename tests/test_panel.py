@@ -7,9 +7,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from collector_station.config import PanelConfig, PrinterConfig, load_station_config
+from collector_station.instruments.simulate import SimulatedBench
 from collector_station.panel import BenchPanel
 from collector_station.printer import ConsolePrinter, NoPrinter, open_printer
-from collector_station.instruments.simulate import SimulatedBench
 from collector_station.station import Station
 
 from .conftest import wait_until
@@ -58,14 +58,25 @@ def test_outputs(factory):
         assert not factory.pin(16).state
 
 
-def test_unfitted_parts_and_a_failing_handler(factory):
+def test_unfitted_parts_and_a_failing_handler(factory, caplog):
     config = PanelConfig(reject_pin=0, buzzer_pin=0, red_led_pin=0)
+    hits = []
     with BenchPanel(config, pin_factory=factory) as panel:
         assert "reject" not in panel.buttons and panel.buzzer is None and panel.relay is None
         panel.show_rejected()          # nothing fitted to show it: no error
         panel.alarm(True)
         panel.when_accept = lambda: 1 / 0
-        press(factory, config.accept_pin)       # logged, not raised into gpiozero
+        panel.when_tare = lambda: hits.append("tare")
+        with caplog.at_level("ERROR", logger="collector_station.panel"):
+            press(factory, config.accept_pin)       # logged, not raised into gpiozero
+        failed = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(failed) == 1 and "accept" in failed[0].getMessage()
+        assert failed[0].exc_info[0] is ZeroDivisionError
+        # The panel keeps working: the other buttons, and the same one once fixed.
+        press(factory, config.tare_pin)
+        panel.when_accept = lambda: hits.append("accept")
+        press(factory, config.accept_pin)
+        assert hits == ["tare", "accept"]
 
 
 def test_reject_held(factory):

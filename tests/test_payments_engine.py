@@ -13,11 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.errors import UserError
 from hub.payments.engine import TOTAL, compute_fortnight, installments_of
+from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period
 from hub.payments.pricing import load_pricing
-from hub.payments.records import Advance, Delivery, read_advances_csv, read_deliveries_csv
+from hub.payments.records import (
+    Advance,
+    Delivery,
+    read_advances_csv,
+    read_deliveries_csv,
+)
 
 DATA = Path(__file__).parent / "data" / "payments"
 PRICING = load_pricing(DATA / "pricing.toml")
@@ -207,9 +212,9 @@ def test_rows_sorted_and_total_name_reserved():
     fortnight = compute_fortnight(NOV_1, [delivery(p, "1", "11.5") for p in ("b", "a", "c")], PRICING)
     assert [row.producer for row in fortnight.rows] == ["a", "b", "c"]
     assert fortnight.row("b").producer == "b"
-    with pytest.raises(UserError, match="no statement"):
+    with pytest.raises(PaymentsError, match="no statement"):
         fortnight.row("zz")
-    with pytest.raises(UserError, match="reserved"):
+    with pytest.raises(PaymentsError, match="reserved"):
         compute_fortnight(NOV_1, [delivery(TOTAL, "1", "11.5")], PRICING)
 
 

@@ -1,6 +1,7 @@
 """The vectorised engine equals the plain Decimal reference, on hand cases and random data."""
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -8,24 +9,50 @@ from pathlib import Path
 import pytest
 
 from hub.payments.engine import compute_fortnight
-from hub.payments.fast import compute_fortnight_fast
+from hub.payments.errors import PaymentsError
+from hub.payments.fast import can_vectorise, compute_fortnight_fast
 from hub.payments.periods import Period
-from hub.payments.pricing import load_pricing, pricing_from_dict
-from hub.payments.records import Advance, Delivery, read_advances_csv, read_deliveries_csv
+from hub.payments.pricing import SCHEMES as REGISTERED_SCHEMES
+from hub.payments.pricing import Pricing, load_pricing, pricing_from_dict
+from hub.payments.records import (
+    Advance,
+    Delivery,
+    read_advances_csv,
+    read_deliveries_csv,
+)
 
 DATA = Path(__file__).parent / "data" / "payments"
 D = Decimal
 NOV_1 = Period(2026, 11, 1)
 
+# One [price] table per case; every registered scheme that says it can be
+# vectorised must have at least one (see test_every_vectorisable_scheme_is_compared).
 SCHEMES = {
     "solids_bonus": {"base_per_liter": "1.03", "bonus_per_tenth": "0.01", "penalty_per_tenth": "0.015",
                      "chilled_bonus_per_liter": "0.035", "chilled_max_temp_c": "8"},
+    "solids_bonus_no_chilled_bonus": {"base_per_liter": "1.1", "bonus_per_tenth": "0.012",
+                                      "penalty_per_tenth": "0.02", "reference_solids_pct": "12"},
     "per_kg_solids": {"scheme": "per_kg_solids", "price_per_kg_solids": "9.125", "kg_per_liter": "1.032",
                       "chilled_bonus_per_liter": "0.02", "chilled_max_temp_c": "6.5"},
+    "per_kg_solids_no_chilled_bonus": {"scheme": "per_kg_solids", "price_per_kg_solids": "8.7",
+                                       "kg_per_liter": "1.03"},
     "fat_snf_chart": {"scheme": "fat_snf_chart", "fat_bands": ["3.0", "3.5", "4.0"], "snf_bands": ["8.0", "8.5"],
                       "rates": [["0.90", "0.955"], ["1.00", "1.05"], ["1.10", "1.155"]],
                       "below_chart_per_liter": "0.4"},
+    "fat_snf_chart_chilled": {"scheme": "fat_snf_chart", "fat_bands": ["3.2", "3.9"], "snf_bands": ["8.1"],
+                              "rates": [["0.97"], ["1.125"]], "chilled_bonus_per_liter": "0.015",
+                              "chilled_max_temp_c": "7"},
 }
+
+
+def test_every_vectorisable_scheme_is_compared():
+    # A new scheme that claims `vectorised` must be added to SCHEMES above, so that
+    # the random comparison with the Decimal engine covers it.
+    compared = {table.get("scheme", "solids_bonus") for table in SCHEMES.values()}
+    vectorisable = {name for name, cls in REGISTERED_SCHEMES.items() if getattr(cls, "vectorised", False)}
+    assert vectorisable <= compared, f"add a case to SCHEMES for {sorted(vectorisable - compared)}"
+    for table in SCHEMES.values():
+        assert can_vectorise(pricing_from_dict({"price": table}))
 
 
 def test_example_files_equal_the_reference():
@@ -71,3 +98,49 @@ def test_random_deliveries_equal_the_reference(scheme, seed):
     without_lines = compute_fortnight_fast(NOV_1, deliveries, pricing, advances, carried, lines=False)
     assert [r.net for r in without_lines.rows] == [r.net for r in reference.rows]
     assert without_lines.total == reference.total
+
+
+def test_missing_measures_give_the_reference_error():
+    no_factor = pricing_from_dict({"price": {"scheme": "per_kg_solids", "price_per_kg_solids": "9"}})
+    chart = pricing_from_dict({"price": SCHEMES["fat_snf_chart"]})
+    ts = datetime(2026, 11, 2, 11, tzinfo=timezone.utc)
+    unweighed = Delivery("d1", "p1", ts, D(10), D("11.6"), True, fat_pct=D("3.6"))
+    no_fat = Delivery("d2", "p1", ts, D(10), D("11.6"), True, weight_kg=D("10.3"))
+    for pricing, deliveries in ((no_factor, [unweighed]), (chart, [no_fat])):
+        with pytest.raises(PaymentsError) as reference:
+            compute_fortnight(NOV_1, deliveries, pricing)
+        with pytest.raises(PaymentsError) as fast:
+            compute_fortnight_fast(NOV_1, deliveries, pricing)
+        assert str(fast.value) == str(reference.value)
+        assert str(fast.value).startswith(f"delivery {deliveries[0].id} of p1: scheme {pricing.scheme.name} needs")
+
+
+@dataclass(frozen=True)
+class TenthOfSolids:
+    """A scheme that does not say it can be vectorised (no ``vectorised``, no ``rate_key``)."""
+
+    name = "tenth_of_solids"
+    unit = "L"
+    needs = ("solids_pct",)
+
+    def rate(self, solids_pct, fat_pct=None):
+        return solids_pct / 10
+
+    def quantity(self, liters, weight_kg, solids_pct):
+        return liters
+
+
+def test_a_scheme_that_cannot_be_vectorised_is_priced_by_the_reference():
+    pricing = Pricing(scheme=TenthOfSolids(), contribution_per_liter=D("0.02"))
+    assert not can_vectorise(pricing)
+    deliveries = random_deliveries(random.Random(5), 300, 20)
+    reference = compute_fortnight(NOV_1, deliveries, pricing)
+    fast = compute_fortnight_fast(NOV_1, deliveries, pricing, lines=False)
+    assert fast == reference
+    assert any(row.lines for row in fast.rows)  # the Decimal engine's result, lines and all
+    # Claiming `vectorised` without saying its rate key is not enough either.
+    TenthOfSolids.vectorised = True
+    try:
+        assert not can_vectorise(pricing)
+    finally:
+        del TenthOfSolids.vectorised

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.errors import UserError
+from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period, period_of
 
 LIMA = ZoneInfo("America/Lima")  # UTC-5 all year
@@ -27,7 +27,7 @@ def test_parse_and_print_round_trip():
     "text", ["", "2026-11", "2026-11-3", "2026-11-0", "2026-13-1", "2026-00-2", "2026-1-1", "26-11-1", "2026/11/1", "x"]
 )
 def test_parse_rejects_bad_text_with_one_line(text):
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         Period.parse(text)
     message = str(error.value)
     assert repr(text) in message and "YYYY-MM-1" in message

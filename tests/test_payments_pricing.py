@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.errors import UserError
+from hub.payments.errors import PaymentsError
 from hub.payments.pricing import Pricing, SolidsBonus, load_pricing, price_delivery
 
 DATA = Path(__file__).parent / "data" / "payments"
@@ -128,7 +128,7 @@ def test_bolivia(tmp_path):
 )
 def test_bad_pricing_names_file_and_key(tmp_path, text, expected):
     path = write(tmp_path, text)
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         load_pricing(path)
     message = str(error.value)
     assert message.startswith(str(path.parent) + "/" + expected), message
@@ -136,7 +136,7 @@ def test_bad_pricing_names_file_and_key(tmp_path, text, expected):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(UserError, match="nope.toml: cannot read pricing file"):
+    with pytest.raises(PaymentsError, match="nope.toml: cannot read pricing file"):
         load_pricing(tmp_path / "nope.toml")
 
 
@@ -207,5 +207,23 @@ def test_accepted_delivery_without_solids_cannot_be_priced():
         price_delivery(CONTRACT, D(10), None, True)
 
 
-def test_zone_is_an_alias_of_timezone():
-    assert CONTRACT.zone is CONTRACT.timezone
+def test_the_pricing_time_zone_decides_the_period_of_a_delivery(tmp_path):
+    # 2026-11-16 04:30 UTC is 23:30 on the 15th in Lima (UTC-5), 00:30 on the 16th in La Paz (UTC-4).
+    from datetime import datetime, timezone
+
+    from hub.payments.engine import compute_fortnight
+    from hub.payments.periods import Period
+    from hub.payments.records import Delivery
+
+    late_evening = Delivery("d1", "p1", datetime(2026, 11, 16, 4, 30, tzinfo=timezone.utc), D(10), D("11.6"), True)
+    lima = load_pricing(write(tmp_path, MINIMAL))
+    la_paz = load_pricing(write(tmp_path, 'timezone = "America/La_Paz"\n' + MINIMAL))
+    # `zone` is what the CLI reads InfluxDB in: the period's bounds must be the same instants.
+    assert la_paz.zone.key == "America/La_Paz"
+    assert Period(2026, 11, 1).bounds(la_paz.zone)[1] == datetime(2026, 11, 16, 4, tzinfo=timezone.utc)
+
+    in_lima = compute_fortnight(Period(2026, 11, 1), [late_evening], lima)
+    assert (in_lima.total.deliveries, in_lima.outside_period) == (1, 0)
+    in_la_paz = compute_fortnight(Period(2026, 11, 1), [late_evening], la_paz)
+    assert (in_la_paz.total.deliveries, in_la_paz.outside_period) == (0, 1)
+    assert compute_fortnight(Period(2026, 11, 2), [late_evening], la_paz).total.deliveries == 1

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.errors import UserError
+from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period
 from hub.payments.records import (
     Advance,
@@ -60,7 +60,7 @@ def test_bad_row_message_names_file_row_and_field(tmp_path):
     # Header is row 1, five good rows are rows 2-6, the bad one is row 7.
     good = [GOOD.format(n=n) for n in range(1, 6)]
     path = deliveries_file(tmp_path, *good, "d9,p001,2026-11-09T06:00:00-05:00,-3,11.8,true,,,,,,\n")
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         read_deliveries_csv(path)
     assert str(error.value) == f"{path}: row 7, field liters: negative value '-3'"
 
@@ -88,30 +88,30 @@ def test_bad_row_message_names_file_row_and_field(tmp_path):
 )
 def test_bad_delivery_rows(tmp_path, row, expected):
     path = deliveries_file(tmp_path, row + "\n")
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         read_deliveries_csv(path)
     assert str(error.value).startswith(f"{path}: row 2{expected}")
 
 
 def test_duplicate_id_names_both_rows(tmp_path):
     path = deliveries_file(tmp_path, GOOD.format(n=1), GOOD.format(n=2), GOOD.format(n=1))
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         read_deliveries_csv(path)
     assert str(error.value) == f"{path}: row 4, field id: duplicate id 'd1' (first on row 2)"
 
 
 def test_missing_columns_and_empty_file(tmp_path):
     path = deliveries_file(tmp_path, "d1,p1,2026-11-01T06:00:00-05:00,20\n", header="id,producer,ts,liters\n")
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         read_deliveries_csv(path)
     assert str(error.value).startswith(f"{path}: row 1: missing column(s) solids_pct, accepted")
     path.write_text("")
-    with pytest.raises(UserError, match="empty file"):
+    with pytest.raises(PaymentsError, match="empty file"):
         read_deliveries_csv(path)
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(PaymentsError, match="cannot read"):
         read_deliveries_csv(tmp_path / "absent.csv")
     path.write_bytes(HEADER.encode() + "d1,Pérez,2026-11-01T06:00:00-05:00,20,11.8,true,,,,,,\n".encode("latin-1"))
-    with pytest.raises(UserError, match="not UTF-8"):
+    with pytest.raises(PaymentsError, match="not UTF-8"):
         read_deliveries_csv(path)
 
 
@@ -224,6 +224,6 @@ def test_example_advances_file():
 def test_bad_advance_rows(tmp_path, row, expected):
     path = tmp_path / "advances.csv"
     path.write_text(ADVANCES_HEADER + "p1,feed,10.01,2,2026-11-1\n" + row + "\n", encoding="utf-8")
-    with pytest.raises(UserError) as error:
+    with pytest.raises(PaymentsError) as error:
         read_advances_csv(path)
     assert str(error.value).startswith(f"{path}: row 3, {expected}")

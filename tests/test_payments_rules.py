@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub.cli import main
-from hub.errors import UserError
 from hub.payments.engine import compute_fortnight
+from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period, period_of
 from hub.payments.pricing import load_pricing, price_delivery, pricing_from_dict
 from hub.payments.records import Delivery
@@ -94,7 +94,7 @@ def test_per_kg_solids_scheme():
 
 def test_per_kg_solids_without_weight_or_factor_names_the_delivery():
     p = pricing({"scheme": "per_kg_solids", "price_per_kg_solids": "9.00"})
-    with pytest.raises(UserError, match=r"delivery d\d+ of p1: scheme per_kg_solids needs weight_kg"):
+    with pytest.raises(PaymentsError, match=r"delivery d\d+ of p1: scheme per_kg_solids needs weight_kg"):
         compute_fortnight(NOV_1, [at("2026-11-02T06:00:00-05:00")], p)
 
 
@@ -121,7 +121,7 @@ def test_fat_snf_chart_scheme():
     assert [line.price_per_liter for line in row.lines] == [D("1.05"), D("0.50"), D("1.10")]
     # gross 37.00; fees 40 * 0.02 = 0.80; net 36.20
     assert (row.gross, row.fees, row.net) == (D("37.00"), D("0.80"), D("36.20"))
-    with pytest.raises(UserError, match="needs fat_pct"):
+    with pytest.raises(PaymentsError, match="needs fat_pct"):
         compute_fortnight(NOV_1, [at("2026-11-02T06:00:00-05:00")], p)
 
 
@@ -136,7 +136,7 @@ def test_fat_snf_chart_scheme():
     ],
 )
 def test_bad_chart_names_the_key(change, message):
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(PaymentsError, match=message):
         pricing({**CHART, **change})
 
 

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import UserError
 from hub.payments import statements
 from hub.payments.engine import compute_fortnight
+from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period
 from hub.payments.pricing import load_pricing
 from hub.payments.records import read_advances_csv, read_deliveries_csv
 from hub.payments.statements import (
     STATEMENT_COLUMNS,
-    TEXTS,
     render_producer_statement,
     render_table,
     write_outputs,
@@ -99,9 +98,28 @@ def test_rejected_and_carried_over_in_both_languages(fortnight):
 
 
 def test_languages_share_every_text():
-    assert TEXTS["es"].keys() == TEXTS["en"].keys()
-    with pytest.raises(UserError, match="language 'fr'"):
+    from milk_common.i18n import catalog, check_catalogs
+
+    assert catalog("payments", "es").keys() == catalog("payments", "en").keys()
+    assert not [problem for problem in check_catalogs() if "payments.po" in problem]
+    with pytest.raises(PaymentsError, match="language 'fr'"):
         render_table(None, lang="fr")
+
+
+def test_pdf_statements_are_written_with_the_text_ones(tmp_path, fortnight):
+    pytest.importorskip("fpdf")
+    from hub.payments.report import write_statements
+
+    out = tmp_path / "out"
+    write_statements(out, fortnight, pdf=True)
+    assert sorted(p.name for p in (out / "statements").iterdir()) == [
+        f"p00{n}.{ext}" for n in range(1, 5) for ext in ("pdf", "txt")]
+    assert (out / "statements.pdf").read_bytes().startswith(b"%PDF")
+    assert (out / "statements" / "p003.pdf").read_bytes().startswith(b"%PDF")
+    # Without PDFs a second run removes them: never a mixed set.
+    write_statements(out, fortnight)
+    assert sorted(p.name for p in out.iterdir()) == ["statements", "statements.csv", "statements.txt"]
+    assert not list((out / "statements").glob("*.pdf"))
 
 
 def test_write_outputs(tmp_path, fortnight):
@@ -161,7 +179,7 @@ def test_failure_while_moving_into_place_restores_the_previous_outputs(tmp_path,
         real_rename(source, target)
 
     monkeypatch.setattr(statements.os, "rename", fail_on_the_csv)
-    with pytest.raises(UserError, match="Input/output error"):
+    with pytest.raises(PaymentsError, match="Input/output error"):
         write_outputs(out, fortnight)
     assert failed
     assert (out / "statements.csv").read_text() == "old csv"
@@ -174,7 +192,7 @@ def test_failure_while_moving_into_place_restores_the_previous_outputs(tmp_path,
 def test_producer_ids_that_are_not_file_names_are_refused(fortnight):
     assert statements._statement_file_name("p001") == "p001.txt"
     for bad in ("../etc/passwd", ".hidden", "a/b"):
-        with pytest.raises(UserError, match="file name"):
+        with pytest.raises(PaymentsError, match="file name"):
             statements._statement_file_name(bad)
 
 

@@ -1,5 +1,5 @@
 """Every instrument format: hand-built captures (tests/captures/, from the
-frames documented in shared/domain/devices.md) decode exactly, directly and
+frames documented in docs/instruments.md) decode exactly, directly and
 through `collector-station parse`; random bytes in any chunking never raise;
 a split anywhere decodes identically; a corrupted frame is never a reading."""
 
@@ -14,11 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector_station.instruments.protocols import (
+    INSTRUMENTS,
     PARSERS,
+    ADParser,
     Analysis,
     BridgeSample,
     LoadCellCalibration,
     ParseError,
+    ParserBug,
     Status,
     Volume,
     Weight,
@@ -43,9 +46,12 @@ EXPECTED = {
              Weight(None, False, "overload"), Weight(None, False, "underload"), Status("busy"),
              Status("error"), Status("error"), Status("error"), Status("tare_done"),
              Status("zero_done"), E, Weight(D("-0.02"), True)],
+    # Decimal codes (SWA bits 0-2): 4 (XXXX.XX) unless said; 22.0 lb at code 3,
+    # 1250 and 12500 kg at codes 1 and 0 (weighbridges), 47.424 kg at code 5.
     "toledo": [E, Weight(D("12.34"), True, "ok", "gross"), Weight(D("12.00"), False, "ok", "gross"),
                Weight(D("-0.50"), True, "ok", "net"), Weight(None, False, "error", "gross"), E,
                Weight(D("9.97903214"), True, "ok", "gross"), Weight(D("1250"), True, "ok", "gross"),
+               Weight(D("12500"), True, "ok", "gross"), Weight(D("47.424"), True, "ok", "gross"),
                Weight(D("12.34"), True, "ok", "gross")],
     "simple": [Weight(D("17.31"), None), Weight(D("17.31"), None), Volume(D("1.25")),
                Weight(D("-0.40"), None), E, Weight(D("20.00"), None), Weight(D("20.00"), None), E],
@@ -176,10 +182,19 @@ def test_cli_standard_input_and_contract_keys():
 def test_any_bytes_any_chunking_never_raise_and_chunking_does_not_matter(fmt, data, cuts):
     cuts = sorted({c % (len(data) + 1) for c in cuts})
     chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
-    chunked = decode(fmt, data, chunks)
+    parser = make_parser(fmt)
+    chunked = [e for chunk in chunks for e in parser.feed(chunk)] + parser.flush()
     assert chunked == decode(fmt, data)
-    for event in chunked:
-        assert event.kind in ("weight", "volume", "analysis", "status", "sample", "error")
+    # Noise is an ordinary error, never a parser bug, and every event is counted.
+    assert not any(isinstance(e, ParserBug) for e in chunked) and parser.bugs == 0
+    assert parser.errors == sum(isinstance(e, ParseError) for e in chunked)
+    assert parser.frames == len(chunked) - parser.errors
+    # An instrument yields only what its kind declares: noise never turns a
+    # scale line into an analysis, nor an analyzer line into a weight.
+    if not INSTRUMENTS[fmt].weighs:
+        assert not any(isinstance(e, (Weight, Volume)) for e in chunked)
+    if not INSTRUMENTS[fmt].analyses:
+        assert not any(isinstance(e, Analysis) for e in chunked)
 
 
 @settings(max_examples=200)
@@ -197,12 +212,16 @@ def test_noise_around_a_capture_never_hides_its_last_frame_forever(fmt, before, 
     assert readings == expected
 
 
-TOLEDO_FRAME = b"\x02 0 001234000000\r7"     # 12.34 kg stable; checksum worked by hand
+# 12.34 kg stable: SWA `$` (0x24: bit 5, decimal code 4 = XXXX.XX), SWB `0`
+# (0x30: kg). Checksum by hand: STX..SWC 2 + 36 + 48 + 32 = 118, `001234`
+# 48 + 48 + 49 + 50 + 51 + 52 = 298, `000000` 288, CR 13: 717 = 5*128 + 77,
+# and 128 - 77 = 51 = 0x33, `3`.
+TOLEDO_FRAME = b"\x02$0 001234000000\r3"
 
 
 def test_toledo_checksum_by_hand():
     assert sum(TOLEDO_FRAME) % 128 == 0
-    assert toledo.build_frame(1234, swa=0x20) == TOLEDO_FRAME
+    assert toledo.build_frame(1234, swa=0x24) == TOLEDO_FRAME
     assert decode("toledo", TOLEDO_FRAME) == [Weight(D("12.34"), True, "ok", "gross")]
     # 7-bit lines read as 8 bits: a parity bit set on every byte changes nothing.
     assert decode("toledo", bytes(b | 0x80 for b in TOLEDO_FRAME)) == decode("toledo", TOLEDO_FRAME)
@@ -280,3 +299,108 @@ def test_sics_commands_and_poll():
     assert parser.poll == b"SI\r\n" and parser.commands["tare"] == b"T\r\n"
     assert parser.commands["zero"] == b"Z\r\n"
     assert make_parser("simple").commands == {}          # no tare on those scales
+
+
+# -- Toledo decimal codes (devices.md: decimals = code - 2) ---------------------
+# The digits `047424` under each SWA code 0-7, worked by hand from the table
+# XXXX00, XXXXX0, XXXXXX, XXXXX.X, XXXX.XX, XXX.XXX, XX.XXXX, X.XXXXX.
+TOLEDO_CODES = {0: D("4742400"), 1: D("474240"), 2: D("47424"), 3: D("4742.4"), 4: D("474.24"),
+                5: D("47.424"), 6: D("4.7424"), 7: D("0.47424")}
+
+
+def toledo_code_frame(code: int) -> bytes:
+    return toledo.build_frame(47424, swa=0x20 | code)
+
+
+@pytest.mark.parametrize("code", sorted(TOLEDO_CODES))
+def test_toledo_decimal_code_through_the_parser(code):
+    assert decode("toledo", toledo_code_frame(code)) == [Weight(TOLEDO_CODES[code], True, "ok", "gross")]
+    assert toledo.decimals(0x20 | code) == code - 2
+    assert toledo.swa_for_decimals(code - 2) == 0x20 | code
+
+
+def test_toledo_swa_for_decimals_refuses_what_no_code_shows():
+    for places in (-3, 6):
+        with pytest.raises(ValueError):
+            toledo.swa_for_decimals(places)
+
+
+@pytest.mark.parametrize("fmt", ["toledo", "auto"])
+def test_toledo_decimal_codes_through_the_cli(fmt):
+    data = b"".join(toledo_code_frame(code) for code in sorted(TOLEDO_CODES))
+    out = subprocess.run([sys.executable, "-m", "collector_station", "parse", "--format", fmt, "-"],
+                         input=data, capture_output=True, check=True).stdout
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [(x["kind"], x["format"], x["stable"]) for x in lines] == [("weight", "toledo", True)] * 8
+    assert [x["value_kg"] for x in lines] == [4742400, 474240, 47424, 4742.4, 474.24, 47.424,
+                                              4.7424, 0.47424]
+
+
+# -- the registry -----------------------------------------------------------------
+def test_registry_lists_derive_from_the_modules():
+    from collector_station.instruments import simulate
+    from collector_station.instruments.protocols import ANALYSIS_FORMATS, WEIGHT_FORMATS
+    assert WEIGHT_FORMATS == ("ad", "sics", "toledo", "simple", "bridge")
+    assert ANALYSIS_FORMATS == ("bridge", "lactoscan", "ekomilk")
+    assert simulate.SCALE_FORMATS == WEIGHT_FORMATS and simulate.ANALYZER_FORMATS == ANALYSIS_FORMATS
+    assert simulate.LINE["ekomilk"] == (1200, 8, "E") and simulate.LINE["bridge"][0] == 115200
+    assert {name for name, i in INSTRUMENTS.items() if i.needs_trigger} == {"ekomilk"}
+    assert {name for name, i in INSTRUMENTS.items() if i.poll} == {"sics"}
+    assert {name for name, i in INSTRUMENTS.items() if i.calibrated_on_host} == {"bridge"}
+
+
+@pytest.mark.parametrize("fmt", sorted(INSTRUMENTS))
+def test_each_simulator_speaks_its_own_format(fmt):
+    """The frames an instrument's module builds for the simulator decode, by
+    its own parser, to what was shown: the simulator cannot drift from the parser."""
+    import random
+
+    from collector_station.instruments.protocols import MilkSample, ScaleDisplay
+    spec = INSTRUMENTS[fmt]
+    if spec.weighs:
+        data = spec.weight_frame(ScaleDisplay(12.5, stable=True, seq=3), random.Random(1))
+        events = decode(fmt, data)
+        if spec.calibrated_on_host:
+            sample, = events
+            kg = LoadCellCalibration(D(spec.sim_config["counts_per_kg"]),
+                                     spec.sim_config["offset_counts"]).kg(sample.raw)
+            assert abs(kg - D("12.5")) <= D("0.01")
+        else:
+            assert len(events) == 1 and events[0].value_kg == D("12.5")
+            assert events[0].stable in (True, None)
+    if spec.analyses:
+        data = spec.analysis_frame(MilkSample(1.0305, 18.0, fat_pct=3.9, snf_pct=8.7, seq=1))
+        analyses = [e for e in decode(fmt, data) if isinstance(e, Analysis)]
+        assert len(analyses) == 1 and analyses[0].density_g_ml == D("1.0305")
+
+
+# -- a parser bug is loud, never line noise ----------------------------------------
+class BrokenLineParser(ADParser):
+    name = "broken_line"
+
+    def parse_line(self, line):
+        raise ZeroDivisionError("deliberate")
+
+
+class BrokenBufferParser(toledo.ToledoParser):
+    name = "broken_buffer"
+
+    @staticmethod
+    def _decode(frame):
+        raise KeyError("deliberate")
+
+
+@pytest.mark.parametrize("parser_class, data, raw", [
+    (BrokenLineParser, b"ST,+00012.34  kg\r\n", b"ST,+00012.34  kg"),
+    (BrokenBufferParser, TOLEDO_FRAME, TOLEDO_FRAME)])
+def test_an_exception_in_a_parser_is_loud(caplog, parser_class, data, raw):
+    parser = parser_class()
+    with caplog.at_level("DEBUG"):
+        events = parser.feed(data) + parser.flush()
+    assert [type(e) for e in events] == [ParserBug]
+    assert events[0].raw == raw and events[0].parser == parser_class.name
+    assert "deliberate" in events[0].exception
+    assert (parser.bugs, parser.errors, parser.frames) == (1, 0, 0)
+    bugs = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(bugs) == 1 and repr(raw) in bugs[0].getMessage() and bugs[0].exc_info
+    assert event_to_json(events[0])["kind"] == "parser_bug"

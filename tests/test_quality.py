@@ -1,4 +1,4 @@
-"""Quality formulas against the worked examples of shared/domain/quality.md."""
+"""Quality formulas against the worked examples of docs/quality.md."""
 
 import json
 from decimal import Decimal

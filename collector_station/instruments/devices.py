@@ -1,10 +1,13 @@
 """Instruments at the bench, each a small class over a swappable transport.
 
-The transport is pyserial's `serial_for_url`, so a real port
-(`/dev/milk-scale`), a pseudo-terminal from `collector-station simulate` or
-`loop://` in a test all work unchanged. The protocol is a sans-IO parser
-(protocols/); a device only moves bytes and keeps the port open: a port that
-disappears (USB unplugged) is reopened with backoff while the station runs.
+The transport (transport.py) is pyserial's `serial_for_url` by default, so a
+real port (`/dev/milk-scale`), a pseudo-terminal from `collector-station
+simulate` or `loop://` all work unchanged, and a test passes a `FakeLine` to
+drive a device synchronously. The protocol is a sans-IO parser (protocols/);
+a device only moves bytes and keeps the port open: a port that disappears
+(USB unplugged) is reopened with backoff while the station runs. The pure
+parts live beside: stability.py (when a weight is stable), onewire.py (the
+1-Wire text).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import serial
 
+from collector_station.instruments.onewire import POWER_ON_MILLI_C, parse_w1_slave
 from collector_station.instruments.protocols import (
     Analysis,
     BridgeSample,
@@ -28,20 +32,29 @@ from collector_station.instruments.protocols import (
     ParseError,
     Status,
     Weight,
+    instrument,
     make_parser,
 )
+from collector_station.instruments.stability import StabilityTracker
+from collector_station.instruments.transport import Port, Transport, open_serial
 
 log = logging.getLogger(__name__)
 
 
 class SerialInstrument:
-    """Reads one serial instrument in a thread and hands its events to `on_event`."""
+    """Reads one serial instrument in a thread and hands its events to `on_event`.
+
+    `start()` runs the reader thread (open, read, reopen with backoff). The
+    same turns are public for a test on a FakeLine: `connect()` once, then
+    `step()` after each write of the instrument.
+    """
 
     def __init__(self, name: str, port: str, fmt: str, *, baudrate: int = 9600, bytesize: int = 8,
                  parity: str = "N", stopbits: int = 1, reopen_max_s: float = 30.0,
                  on_event: Callable[[Event], None] | None = None,
                  on_status: Callable[[str, str], None] | None = None,
-                 poll_interval_s: float = 0.2) -> None:
+                 poll_interval_s: float = 0.2, transport: Transport = open_serial,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.port = port
         self.format = fmt
@@ -54,9 +67,12 @@ class SerialInstrument:
         self.poll_interval_s = poll_interval_s
         self.on_event = on_event or (lambda e: None)
         self.on_status = on_status or (lambda name, state: None)
+        self.transport = transport
+        self.clock = clock
         self.connected = False
         self.reopen_count = 0
-        self._serial: serial.SerialBase | None = None
+        self._serial: Port | None = None
+        self._last_poll_s: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
@@ -64,6 +80,11 @@ class SerialInstrument:
     @property
     def parse_errors(self) -> int:
         return self.parser.errors
+
+    @property
+    def parser_bugs(self) -> int:
+        """Exceptions inside the parser: a defect of this program, not line noise."""
+        return self.parser.bugs
 
     @property
     def commands(self) -> dict[str, bytes]:
@@ -79,7 +100,8 @@ class SerialInstrument:
         """For the station's status payload: is the device there, how healthy."""
         return {"device": self.name, "connected": self.connected, "port": self.port,
                 "format": self.format, "reopen_count": self.reopen_count,
-                "parse_errors": self.parser.errors, "frames": self.parser.frames}
+                "parse_errors": self.parser.errors, "parser_bugs": self.parser.bugs,
+                "frames": self.parser.frames}
 
     def start(self) -> SerialInstrument:
         self._thread = threading.Thread(target=self._run, name=f"serial-{self.name}", daemon=True)
@@ -103,8 +125,45 @@ class SerialInstrument:
             except (serial.SerialException, OSError):
                 return False
 
-    def _open(self) -> None:
-        self._serial = serial.serial_for_url(self.port, timeout=0.1, **self.settings)
+    def connect(self) -> bool:
+        """Open the port: True and "connected", or False and "disconnected"
+        (said once per outage, not per attempt)."""
+        try:
+            self._serial = self.transport(self.port, timeout=0.1, **self.settings)
+        # termios.error is no OSError: a port vanishing while it is being
+        # configured raises it. Nothing may end the reader thread.
+        except Exception as exc:
+            if self.connected or self.reopen_count == 0:
+                log.warning("%s: cannot open %s: %s", self.name, self.port, exc)
+                self.on_status(self.name, "disconnected")
+            self.connected = False
+            self.reopen_count += 1
+            return False
+        self.connected = True
+        self._last_poll_s = None
+        self.on_status(self.name, "connected")
+        return True
+
+    def step(self) -> list[Event]:
+        """One turn of the reader: poll if due, read what is waiting, hand each
+        event to `on_event`. Raises when the port is lost."""
+        if self.poll and (self._last_poll_s is None
+                          or self.clock() - self._last_poll_s >= self.poll_interval_s):
+            self._last_poll_s = self.clock()
+            self.send(self.poll)
+        # Whatever is waiting, or block for one byte up to the timeout:
+        # read(256) would sit until 256 bytes arrived.
+        data = self._serial.read(self._serial.in_waiting or 1)
+        if not data:
+            if not os.path.exists(self.port) and "://" not in self.port:
+                raise serial.SerialException("port vanished")
+            return []
+        events = self.parser.feed(data)
+        for event in events:
+            if isinstance(event, ParseError):
+                log.debug("%s: %s %r", self.name, event.reason, event.raw[:40])
+            self.on_event(event)
+        return events
 
     def _close(self) -> None:
         with self._write_lock:
@@ -118,39 +177,15 @@ class SerialInstrument:
     def _run(self) -> None:
         delay = 0.2
         while not self._stop.is_set():
-            try:
-                self._open()
-            # termios.error is no OSError: a port vanishing while it is being
-            # configured raises it. Nothing may end this thread.
-            except Exception as exc:
-                if self.connected or self.reopen_count == 0:
-                    log.warning("%s: cannot open %s: %s", self.name, self.port, exc)
-                    self.on_status(self.name, "disconnected")
-                self.connected = False
-                self.reopen_count += 1
+            if not self.connect():
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.reopen_max_s)
                 continue
             delay = 0.2
-            self.connected = True
-            self.on_status(self.name, "connected")
             # A new connection may start mid-frame: the parser resynchronises.
-            last_poll = 0.0
             try:
                 while not self._stop.is_set():
-                    if self.poll and time.monotonic() - last_poll >= self.poll_interval_s:
-                        last_poll = time.monotonic()
-                        self.send(self.poll)
-                    # Whatever is waiting, or block for one byte up to the
-                    # timeout: read(256) would sit until 256 bytes arrived.
-                    data = self._serial.read(self._serial.in_waiting or 1)
-                    if data:
-                        for event in self.parser.feed(data):
-                            if isinstance(event, ParseError):
-                                log.debug("%s: %s %r", self.name, event.reason, event.raw[:40])
-                            self.on_event(event)
-                    elif not os.path.exists(self.port) and "://" not in self.port:
-                        raise serial.SerialException("port vanished")
+                    self.step()
             except Exception as exc:
                 log.warning("%s: lost %s: %s", self.name, self.port, exc)
                 self.connected = False
@@ -158,57 +193,6 @@ class SerialInstrument:
                 self.reopen_count += 1
             finally:
                 self._close()
-
-
-class StabilityTracker:
-    """Decides when a weight is stable enough to make a delivery (pure logic).
-
-    The indicator's own flag (ST) must say stable *and* the readings must agree
-    within `tolerance_kg` for `window_s`, so a can still swinging on a scale
-    that claims stability early is not recorded. A source with no flag
-    (`Weight.stable is None`: simple milk-scale strings, the HX711 bridge)
-    is judged by the window and tolerance alone. Overload, underload, error
-    and negative weights reset it.
-    """
-
-    def __init__(self, window_s: float, tolerance_kg: Decimal, empty_below_kg: Decimal,
-                 max_capacity_kg: Decimal = Decimal("1e9")) -> None:
-        self.window_s = window_s
-        self.tolerance_kg = tolerance_kg
-        self.empty_below_kg = empty_below_kg
-        self.max_capacity_kg = max_capacity_kg
-        self.state = "unknown"          # unknown | empty | moving | stable | fault
-        self.stable_kg: Decimal | None = None
-        self._since: float | None = None
-        self._low = self._high = None
-
-    def update(self, weight: Weight, now_s: float) -> str:
-        if weight.status != "ok" or weight.value_kg is None or weight.value_kg < 0 \
-                or weight.value_kg > self.max_capacity_kg:
-            return self._reset("fault")
-        value = weight.value_kg
-        if value < self.empty_below_kg:
-            return self._reset("empty")
-        if weight.stable is False:
-            return self._reset("moving")
-        if self._since is None or max(self._high, value) - min(self._low, value) > self.tolerance_kg:
-            self._since, self._low, self._high = now_s, value, value
-        else:
-            self._low, self._high = min(self._low, value), max(self._high, value)
-        if now_s - self._since >= self.window_s:
-            self.state, self.stable_kg = "stable", value
-        else:
-            self.state, self.stable_kg = "moving", None
-        return self.state
-
-    def fault(self) -> str:
-        """The instrument reported an error that is not a weight (MT-SICS `EL`...)."""
-        return self._reset("fault")
-
-    def _reset(self, state: str) -> str:
-        self.state, self.stable_kg = state, None
-        self._since = self._low = self._high = None
-        return state
 
 
 # The HX711 clamps at its 24-bit limits: a load cell past its range.
@@ -244,19 +228,22 @@ class Scale:
 
     @classmethod
     def from_config(cls, sc, on_status: Callable[[str, str], None] | None = None,
-                    name: str = "scale") -> Scale:
-        """The scale described by a `[scale]` config section."""
+                    name: str = "scale", *, transport: Transport = open_serial,
+                    clock: Callable[[], float] = time.monotonic) -> Scale:
+        """The scale described by a `[scale]` config section (`transport` and
+        `clock` are for tests: a FakeLine and a clock they turn)."""
         calibration = None
-        if sc.format == "bridge":
+        if instrument(sc.format).calibrated_on_host:
             calibration = LoadCellCalibration(sc.counts_per_kg, sc.offset_counts,
                                               sc.resolution_kg)
         return cls(SerialInstrument(name, sc.port, sc.format, baudrate=sc.baudrate,
                                     bytesize=sc.bytesize, parity=sc.parity, stopbits=sc.stopbits,
                                     reopen_max_s=sc.reopen_max_s, on_status=on_status,
-                                    poll_interval_s=sc.poll_interval_s),
+                                    poll_interval_s=sc.poll_interval_s, transport=transport,
+                                    clock=clock),
                    StabilityTracker(sc.stable_window_s, sc.stable_tolerance_kg, sc.empty_below_kg,
                                     sc.max_capacity_kg),
-                   calibration=calibration, stale_after_s=sc.stale_after_s)
+                   clock, calibration=calibration, stale_after_s=sc.stale_after_s)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, BridgeSample):
@@ -352,12 +339,19 @@ class Densimeter:
 
     @classmethod
     def from_config(cls, dc, on_status: Callable[[str, str], None] | None = None,
-                    name: str = "densimeter") -> Densimeter:
+                    name: str = "densimeter", *, transport: Transport = open_serial,
+                    clock: Callable[[], float] = time.monotonic) -> Densimeter:
         """The densimeter or analyzer described by a `[densimeter]` config section."""
         return cls(SerialInstrument(name, dc.port, dc.format, baudrate=dc.baudrate,
                                     bytesize=dc.bytesize, parity=dc.parity, stopbits=dc.stopbits,
                                     reopen_max_s=dc.reopen_max_s, on_status=on_status,
-                                    poll_interval_s=dc.poll_interval_s))
+                                    poll_interval_s=dc.poll_interval_s, transport=transport,
+                                    clock=clock), clock)
+
+    @property
+    def needs_trigger(self) -> bool:
+        """The analyzer measures only when asked (it declares an `analyze` command)."""
+        return "analyze" in self.instrument.commands
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Analysis) and event.density_g_ml is not None:
@@ -367,7 +361,8 @@ class Densimeter:
             self.last_status = event
 
     def start_analysis(self) -> bool:
-        """Ask an analyzer that needs it (Ekomilk) to analyse the sample in its cup."""
+        """Ask an analyzer that needs it (`needs_trigger`) to analyse the sample in
+        its cup; False when it takes no such command or the port is closed."""
         return self.instrument.command("analyze")
 
 
@@ -375,31 +370,6 @@ Analyzer = Densimeter   # the same device class: a reading with fat, SNF... or o
 
 
 # -- DS18B20 on 1-Wire -------------------------------------------------------
-POWER_ON_MILLI_C = 85000
-
-
-def parse_w1_slave(text: str) -> tuple[float | None, str]:
-    """Decode a `w1_slave` read: (temp_c, "ok") or (None, reason).
-
-    The 85 °C power-on value is not a reading; a `crc=.. NO` line is noise.
-    """
-    lines = text.strip().splitlines()
-    if len(lines) < 2 or "crc=" not in lines[0]:
-        return None, "malformed"
-    if not lines[0].rstrip().endswith("YES"):
-        return None, "crc"
-    _, sep, milli = lines[1].rpartition("t=")
-    if not sep:
-        return None, "malformed"
-    try:
-        value = int(milli.strip())
-    except ValueError:
-        return None, "malformed"
-    if value == POWER_ON_MILLI_C:
-        return None, "power_on_value"
-    return value / 1000.0, "ok"
-
-
 class DS18B20:
     """One probe in a 1-Wire folder (sysfs `w1_slave`, or the newer `temperature`).
 

@@ -5,11 +5,16 @@ pseudo-terminals (reached through stable symlinks in the simulation folder,
 as udev gives `/dev/milk-scale` on a Pi) and the tank probes as a fake
 1-Wire folder in the sysfs layout. The station's real drivers read them.
 
-Every instrument format has its simulator: the scale speaks `ad`, `sics`
-(answers polls), `toledo`, `simple` or `bridge` (raw HX711 counts); the
-analyzer speaks `bridge` (densimeter line), `lactoscan` or `ekomilk`. A can
-swings (motion, noise) before it settles; garbage and unplugging can be
-switched on; tanks follow Newton cooling, with one or more probes each.
+Every instrument format has its simulator, declared by its own module
+(protocols/*.py, `Instrument.weight_frame` / `analysis_frame`): the scale
+speaks any weighing format (MT-SICS answers polls), the analyzer any
+analysing one; nothing here names a format. A can swings (motion, noise)
+before it settles; garbage and unplugging can be switched on; tanks follow
+Newton cooling, with one or more probes each.
+
+The virtual instruments write to any port with `write` and `read_commands`:
+a PtyPort for the station's real serial path, or a transport.FakeLine in a
+synchronous test (then call `VirtualScale.tick()` instead of `start()`).
 """
 
 from __future__ import annotations
@@ -20,21 +25,29 @@ import random
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
-from collector_station.instruments.protocols import ekomilk, lactoscan, toledo
-from collector_station.instruments.protocols.bridge import frame
+from collector_station.instruments.protocols import (
+    ANALYSIS_FORMATS,
+    INSTRUMENTS,
+    WEIGHT_FORMATS,
+    MilkSample,
+    ScaleDisplay,
+)
+from collector_station.instruments.protocols.ad import frame as ad_frame
+from collector_station.instruments.protocols.bridge import (
+    SIM_COUNTS_PER_KG as HX711_COUNTS_PER_KG,
+)
+from collector_station.instruments.protocols.bridge import (
+    SIM_OFFSET_COUNTS as HX711_OFFSET_COUNTS,
+)
 
-SCALE_FORMATS = ("ad", "sics", "toledo", "simple", "bridge")
-ANALYZER_FORMATS = ("bridge", "lactoscan", "ekomilk")
+SCALE_FORMATS = WEIGHT_FORMATS
+ANALYZER_FORMATS = ANALYSIS_FORMATS
 # Line settings the simulated instruments would have on a real line (a pty
 # ignores them; the written config shows the technician what to expect).
-LINE = {"ad": (9600, 7, "E"), "sics": (9600, 8, "N"), "toledo": (9600, 7, "E"),
-        "simple": (9600, 8, "N"), "bridge": (115200, 8, "N"), "lactoscan": (9600, 8, "N"),
-        "ekomilk": (1200, 8, "E")}
-# The simulated HX711: counts per kg and the empty platform's reading.
-HX711_COUNTS_PER_KG = 21000
-HX711_OFFSET_COUNTS = 84210
+LINE = {name: (i.line.baudrate, i.line.bytesize, i.line.parity) for name, i in INSTRUMENTS.items()}
 
 
 class PtyPort:
@@ -93,37 +106,38 @@ class PtyPort:
         return str(self.link)
 
 
-def ad_frame(header: str, value_kg: float, mode: str = "GS") -> bytes:
-    sign = "+" if value_kg >= 0 else "-"
-    return f"{header},{mode},{sign}{abs(value_kg):08.2f} kg\r\n".encode()
-
-
 class VirtualScale:
-    """A weighing indicator streaming (or, for MT-SICS, answering) frames.
+    """A weighing indicator streaming (or, if it only answers, answering) frames.
 
     A can put on the scale swings (unstable frames with noise) for
     `settle_s`, then reads stable; `garbage_every` sprinkles line noise.
-    `fmt` picks the indicator: ad, sics, toledo, simple or bridge (HX711).
+    `fmt` picks the indicator: any weighing format of the registry. Commands
+    the station sends are matched against the format's declared commands:
+    `tare` and `zero` act on the simulated tare, and an instrument with a
+    `command_reply` (MT-SICS) answers them.
     """
 
-    def __init__(self, port: PtyPort, *, frame_interval_s: float = 0.05, settle_s: float = 0.5,
+    def __init__(self, port, *, frame_interval_s: float = 0.05, settle_s: float = 0.5,
                  noise_kg: float = 0.3, garbage_every: int = 0, seed: int | None = None,
-                 fmt: str = "ad") -> None:
+                 fmt: str = "ad", clock: Callable[[], float] = time.monotonic) -> None:
         if fmt not in SCALE_FORMATS:
             raise ValueError(f"no simulated scale for format {fmt!r}")
         self.port = port
         self.fmt = fmt
+        self.spec = INSTRUMENTS[fmt]
         self.frame_interval_s = frame_interval_s
         self.settle_s = settle_s
         self.noise_kg = noise_kg
         self.garbage_every = garbage_every
         self.random = random.Random(seed)
+        self.clock = clock
         self.load_kg = 0.0
         self.tare_kg = 0.0
         self.overload = False
         self.commands_seen: list[bytes] = []
         self._settled_at = 0.0
         self._frames = 0
+        self._seq = 0
         self._pending = b""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="virtual-scale", daemon=True)
@@ -139,15 +153,15 @@ class VirtualScale:
 
     def place(self, kg: float) -> None:
         self.load_kg = kg
-        self._settled_at = time.monotonic() + self.settle_s
+        self._settled_at = self.clock() + self.settle_s
 
     def remove(self) -> None:
         self.load_kg = 0.0
-        self._settled_at = time.monotonic() + self.settle_s / 2
+        self._settled_at = self.clock() + self.settle_s / 2
 
     @property
     def settled(self) -> bool:
-        return time.monotonic() >= self._settled_at
+        return self.clock() >= self._settled_at
 
     def reading(self) -> tuple[float, bool]:
         """(net kg as displayed, stable?) right now."""
@@ -156,114 +170,100 @@ class VirtualScale:
             return net + self.random.uniform(-self.noise_kg, self.noise_kg), False
         return net, True
 
-    def current_frame(self) -> bytes:
+    def display(self) -> ScaleDisplay:
+        """What the indicator shows right now, for its format's frame builder."""
         kg, stable = self.reading()
-        if self.fmt == "ad":
-            if self.overload:
-                return b"OL,GS,+9999999 kg\r\n"
-            return ad_frame("ST" if stable else "US", kg)
-        if self.fmt == "sics":
-            if self.overload:
-                return b"S +\r\n"
-            return f"S {'S' if stable else 'D'} {kg:10.2f} kg\r\n".encode()
-        if self.fmt == "toledo":
-            return toledo.build_frame(int(round(abs(kg) * 100)), int(round(self.tare_kg * 100)),
-                                      swa=toledo.swa_for_decimals(2), net=self.tare_kg > 0,
-                                      negative=kg < 0, error=self.overload, motion=not stable)
-        if self.fmt == "simple":
-            return f"{'+' if kg >= 0 else '-'}{abs(kg):07.2f}Kg\r\n".encode()
-        # HX711 through the bridge: raw counts with a little electrical noise,
-        # the tare is the host's business (the firmware knows no kilograms).
-        self._frames_seq = (getattr(self, "_frames_seq", 0) + 1) % 65536
-        raw = HX711_OFFSET_COUNTS + int(round((kg + self.tare_kg) * HX711_COUNTS_PER_KG)) \
-            + self.random.randint(-40, 40)
-        if self.overload:
-            return frame("ERR", self._frames_seq, "hx711_saturated")
-        return frame("LC", self._frames_seq, int(time.monotonic() * 1000) % 2**31, raw)
+        self._seq = (self._seq + 1) % 65536
+        return ScaleDisplay(kg, self.tare_kg, stable, self.overload, self._seq,
+                            int(self.clock() * 1000))
+
+    def current_frame(self) -> bytes:
+        return self.spec.weight_frame(self.display(), self.random)
+
+    def _actions(self, received: bytes) -> list[str | None]:
+        """The actions the received bytes name, in order (None: not understood).
+
+        Bytes that may still become a command wait for the rest.
+        """
+        self._pending += received
+        known = {data: action for action, data in self.spec.commands.items()}
+        actions: list[str | None] = []
+        while self._pending:
+            data = next((d for d in known if self._pending.startswith(d)), None)
+            if data is not None:
+                actions.append(known[data])
+                self._pending = self._pending[len(data):]
+            elif any(d.startswith(self._pending) for d in known):
+                break
+            else:
+                # An unknown command: up to its line end, or one byte if unframed.
+                end = self._pending.find(b"\n")
+                cut = end + 1 if end >= 0 else 1
+                if self._pending[:cut].strip() and (not actions or actions[-1] is not None):
+                    actions.append(None)
+                self._pending = self._pending[cut:]
+        return actions
 
     def _handle(self, commands: bytes) -> bytes:
-        """Answer what the station sent; returns bytes to write."""
+        """Carry out what the station sent; returns the bytes to answer."""
         self.commands_seen.append(commands)
         out = b""
-        if self.fmt == "sics":
-            self._pending += commands
-            while b"\n" in self._pending:
-                line, _, self._pending = self._pending.partition(b"\n")
-                cmd = line.strip()
-                if cmd in (b"SI", b"S"):
-                    out += self.current_frame()
-                elif cmd == b"T":
-                    self.tare_kg = self.load_kg
-                    out += f"T S {self.tare_kg:10.2f} kg\r\n".encode()
-                elif cmd == b"Z":
-                    self.tare_kg = 0.0
-                    out += b"Z A\r\n"
-                else:
-                    out += b"ES\r\n"
-            return out
-        if self.fmt in ("ad", "toledo"):
-            if b"T" in commands:
+        for action in self._actions(commands):
+            if action == "tare":
                 self.tare_kg = self.load_kg
-            if b"Z" in commands:
+            elif action == "zero":
                 self.tare_kg = 0.0
+            if self.spec.command_reply is not None:
+                out += self.spec.command_reply(action, self.display(), self.random)
         return out
+
+    def tick(self) -> None:
+        """One frame interval: answer what the station sent, stream a frame
+        (instruments that only answer polls stream nothing), now and then noise."""
+        commands = self.port.read_commands()
+        data = self._handle(commands) if commands else b""
+        if self.spec.poll is None:
+            data += self.current_frame()
+        self._frames += 1
+        if self.garbage_every and self._frames % self.garbage_every == 0:
+            data = bytes(self.random.randrange(256) for _ in range(7)) + b"\r\n" + data
+        if data:
+            self.port.write(data)
 
     def _run(self) -> None:
         while not self._stop.wait(self.frame_interval_s):
-            commands = self.port.read_commands()
-            data = self._handle(commands) if commands else b""
-            if self.fmt != "sics":      # MT-SICS only answers
-                data += self.current_frame()
-            self._frames += 1
-            if self.garbage_every and self._frames % self.garbage_every == 0:
-                data = bytes(self.random.randrange(256) for _ in range(7)) + b"\r\n" + data
-            if data:
-                self.port.write(data)
+            self.tick()
 
 
 class VirtualDensimeter:
-    """The densimeter or analyzer: one result per measured sample.
+    """The densimeter or analyzer: one result per measured sample, in the
+    frames its format's module builds. An analyzer that measures on request
+    (`needs_trigger`, Ekomilk) sends the result again for each request."""
 
-    `bridge`: the project's densimeter line (`$DEN`); `lactoscan`: a result
-    frame, after a rinse notice now and then; `ekomilk`: the acknowledgement
-    and the BCD answer (sent when measured, and again on each request).
-    """
-
-    def __init__(self, port: PtyPort, fmt: str = "bridge") -> None:
+    def __init__(self, port, fmt: str = "bridge") -> None:
         if fmt not in ANALYZER_FORMATS:
             raise ValueError(f"no simulated analyzer for format {fmt!r}")
         self.port = port
         self.fmt = fmt
+        self.spec = INSTRUMENTS[fmt]
         self.seq = 0
-        self._last_answer = b""
+        self._last_frame = b""
 
     def measure(self, density_g_ml: float, temp_c: float, compensated: bool = False, *,
                 fat_pct: float = 3.6, snf_pct: float = 8.6) -> None:
         self.seq = (self.seq + 1) % 65536
-        if self.fmt == "bridge":
-            self.port.write(frame("DEN", self.seq, f"{density_g_ml:.4f}", f"{temp_c:.1f}",
-                                  "C" if compensated else "R"))
-            return
-        clr = round((density_g_ml - 1) * 1000, 2)
-        if self.fmt == "lactoscan":
-            if self.seq % 10 == 0:
-                self.port.write(b"RIN\r")
-            self.port.write(lactoscan.result_line(
-                f"{fat_pct:.2f}", f"{snf_pct:.2f}", f"{clr:.2f}", "4.20", "0.70", "3.20",
-                f"{temp_c:.1f}", "0.00", "-0.540", 1, 12345, "6.65", "4.80"))
-            return
-        self._last_answer = ekomilk.build_answer(round(fat_pct, 2), round(snf_pct, 2), clr, 0,
-                                                 -0.540, 3.2, 4.8, 25)
-        self.port.write(b"1" + self._last_answer)
+        self._last_frame = self.spec.analysis_frame(
+            MilkSample(density_g_ml, temp_c, compensated, fat_pct, snf_pct, self.seq))
+        self.port.write(self._last_frame)
 
     def answer_requests(self) -> None:
-        """Ekomilk: answer a pending 71-byte request with the last result."""
-        if self.fmt == "ekomilk" and self.port.read_commands() and self._last_answer:
-            self.port.write(b"1" + self._last_answer)
+        """An analyzer measuring on request: answer a pending request with the last result."""
+        if self.spec.needs_trigger and self.port.read_commands() and self._last_frame:
+            self.port.write(self._last_frame)
 
 
 def w1_slave_text(temp_c: float, crc_ok: bool = True) -> str:
-    milli = int(round(temp_c * 1000))
+    milli = round(temp_c * 1000)
     raw = "72 01 4b 46 7f ff 0e 10 57"
     return f"{raw} : crc=57 {'YES' if crc_ok else 'NO'}\n{raw} t={milli}\n"
 
@@ -317,7 +317,7 @@ class VirtualTank:
             temp_c = 85.0 if power_on else self.temp_c + i * self.STRATIFICATION_C
             folder = self.w1_dir / sid
             if self.temperature_file:
-                name, content = "temperature", f"{int(round(temp_c * 1000))}\n"
+                name, content = "temperature", f"{round(temp_c * 1000)}\n"
             else:
                 name, content = "w1_slave", w1_slave_text(temp_c, crc_ok)
             tmp = folder / f"{name}.tmp"
@@ -390,8 +390,9 @@ class SimulatedBench:
         # The real settings of each instrument are in LINE (and the docs).
         sbaud, sbits, sparity = LINE[self.scale_format][0], 8, "N"
         abaud, abits, aparity = LINE[self.analyzer_format][0], 8, "N"
-        calibration = (f"counts_per_kg = {HX711_COUNTS_PER_KG}\noffset_counts = {HX711_OFFSET_COUNTS}\n"
-                       if self.scale_format == "bridge" else "")
+        # The extra keys a simulated instrument needs (a raw load cell's calibration).
+        calibration = "".join(f"{key} = {value}\n"
+                              for key, value in INSTRUMENTS[self.scale_format].sim_config.items())
         return f'''# Generated by `collector-station simulate`.
 center = "{center}"
 station = "{station}"
@@ -466,6 +467,9 @@ def run_forever(bench: SimulatedBench, interval_s: float, seed: int | None = Non
 
 __all__ = [
     "ANALYZER_FORMATS",
+    "HX711_COUNTS_PER_KG",
+    "HX711_OFFSET_COUNTS",
+    "LINE",
     "SCALE_FORMATS",
     "PtyPort",
     "SimulatedBench",

@@ -4,19 +4,16 @@ accepted or rejected, and what the record contains."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from milk_common.contract.codes import REJECT_REASONS  # noqa: F401  (the codes a rejection records)
+from milk_common.contract.ids import PRODUCER_CODE
+
 from collector_station.instruments.devices import TimedAnalysis
 from collector_station.intake.quality import Assessment, QualityLimits, assess, liters_from_weight, round_half_up
 
-PRODUCER_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
-# Rejection reasons: codes in records, words in i18n.REASONS.
-REJECT_REASONS = ("alcohol_positive", "organoleptic_fail", "acidity_high",
-                  "solids_below_floor", "operator_reject")
 
 
 def valid_producer_code(code: str) -> bool:

@@ -23,7 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-RESERVED = {"ap", "af", "op", "of", "ac", "t", "p", "s", "x", "c", "q", "e", "m"}
+from milk_common.contract.ids import KEYPAD_WORDS
+
+RESERVED = KEYPAD_WORDS   # a producer code may not be one of these (the registry refuses it)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Milk quality at the intake bench: density, lactometer degrees, solids, flags.
 
 A pure module (no I/O). Formulas and defaults come from
-shared/domain/quality.md; every threshold is a default the station config can
+docs/quality.md; every threshold is a default the station config can
 change (`[quality]`). Arithmetic is decimal so that a figure printed on the
 receipt with two decimals is the same figure the fortnight payment rounds
 (11.445 must stay 11.445, not 11.444999...).

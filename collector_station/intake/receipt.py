@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from collector_station.i18n import REASONS, text
+from collector_station.i18n import reason_text, text
 
 WIDTH = 32
 
@@ -52,7 +52,7 @@ def render_receipt(record: dict, lang: str = "es", *, producer_name: str = "",
     if record.get("accepted"):
         lines.append(t("receipt_accepted").center(width))
     else:
-        reason = REASONS.get(lang, REASONS["es"]).get(record.get("reject_reason") or "", record.get("reject_reason") or "")
+        reason = reason_text(lang, record.get("reject_reason"))
         lines.append(t("receipt_rejected").center(width))
         lines.extend(_wrap(reason, width))
     if record.get("kind") in ("void", "correction"):
@@ -81,7 +81,6 @@ def _wrap(words: str, width: int = WIDTH) -> list[str]:
 
 def render_shift_summary(summary: dict, lang: str = "es", width: int = WIDTH) -> str:
     t = lambda key, **kw: text(lang, key, **kw)  # noqa: E731
-    reasons = REASONS.get(lang, REASONS["es"])
     lines = [t("shift_title").center(width),
              f"{summary['center']} / {summary['station']}".center(width),
              f"{summary['date']} {summary['shift']}".center(width), "-" * width,
@@ -91,7 +90,7 @@ def render_shift_summary(summary: dict, lang: str = "es", width: int = WIDTH) ->
              _pair(t("shift_solids"), "—" if summary["avg_solids_pct"] is None
                    else f"{summary['avg_solids_pct']:.2f} %", width)]
     for reason, count in sorted(summary["rejections"].items()):
-        lines.append(_pair("  " + reasons.get(reason, reason)[:width - 6], str(count), width))
+        lines.append(_pair("  " + reason_text(lang, reason)[:width - 6], str(count), width))
     lines.append("-" * width)
     for producer, row in sorted(summary["producers"].items()):
         lines.append(_pair(producer, f"{row['liters']:.2f} L  {row['deliveries']}", width))

@@ -1,5 +1,8 @@
 """The producer registry at the station: codes, names and lab fat results.
 
+The CSV and message formats are the contract's (`milk_common.contract.registry`);
+this module keeps them in the station's own SQLite file.
+
 An unknown code is refused at the bench (a typo must not pay the wrong
 producer). The registry is loaded from a CSV by the officer or pushed by the
 hub (retained `registry/1` message on `milk/v1/{center}/registry`), and
@@ -8,20 +11,14 @@ kept in its own SQLite file so it survives restarts and works offline.
 
 from __future__ import annotations
 
-import csv
-import re
 import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
-from milk_common.errors import UserError
-
-from collector_station.intake.keypad import RESERVED
-
-CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+from milk_common.contract.registry import (LabFat, Producer, RegistryError, parse_registry_rows,
+                                           read_registry_csv)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS producers (
     code   TEXT PRIMARY KEY,
@@ -35,19 +32,6 @@ CREATE TABLE IF NOT EXISTS lab_fat (
     PRIMARY KEY (code, tested_on)
 );
 """
-
-
-@dataclass(frozen=True)
-class Producer:
-    code: str
-    name: str
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class LabFat:
-    fat_pct: Decimal
-    tested_on: date
 
 
 class Registry:
@@ -115,59 +99,12 @@ class Registry:
         return len(producers)
 
     def apply_hub_message(self, payload: dict) -> int:
-        """A `registry/1` message from the hub; raises ValueError when malformed."""
+        """A `registry/1` message from the hub; raises ValueError (RegistryError) when malformed."""
         if payload.get("schema") != "registry/1" or not isinstance(payload.get("producers"), list):
-            raise ValueError("not a registry/1 message")
+            raise RegistryError("not a registry/1 message")
         rows = [{k: "" if v is None else str(v) for k, v in item.items()}
                 for item in payload["producers"] if isinstance(item, dict)]
-        producers, lab = _parse_rows("hub registry", ((i + 1, r) for i, r in enumerate(rows)))
+        producers, lab = parse_registry_rows("hub registry", ((i + 1, r) for i, r in enumerate(rows)))
         self.replace(producers, lab)
         return len(producers)
 
-
-def _parse_rows(source: str, rows) -> tuple[list[Producer], list[tuple[str, LabFat]]]:
-    producers: list[Producer] = []
-    lab: list[tuple[str, LabFat]] = []
-    seen: set[str] = set()
-    for number, row in rows:
-        code = (row.get("code") or "").strip()
-        if not CODE.match(code):
-            raise UserError(f"{source}: row {number}, field code: not a producer code: {code!r}")
-        if code.lower() in RESERVED:
-            raise UserError(f"{source}: row {number}, field code: {code!r} is a keypad command")
-        if code in seen:
-            raise UserError(f"{source}: row {number}, field code: {code!r} appears twice")
-        seen.add(code)
-        name = (row.get("name") or "").strip()
-        active_text = (row.get("active") or "true").strip().lower()
-        if active_text not in ("true", "false", "1", "0", "si", "sí", "no"):
-            raise UserError(f"{source}: row {number}, field active: expected true or false")
-        producers.append(Producer(code, name or code, active_text in ("true", "1", "si", "sí")))
-        fat_text = (row.get("lab_fat_pct") or "").strip()
-        date_text = (row.get("lab_date") or "").strip()
-        if fat_text or date_text:
-            try:
-                fat = Decimal(fat_text)
-                if not (0 < fat < 20):
-                    raise InvalidOperation
-            except InvalidOperation:
-                raise UserError(f"{source}: row {number}, field lab_fat_pct: not a fat %: {fat_text!r}") from None
-            try:
-                tested = date.fromisoformat(date_text)
-            except ValueError:
-                raise UserError(f"{source}: row {number}, field lab_date: not a date (YYYY-MM-DD): {date_text!r}") from None
-            lab.append((code, LabFat(fat, tested)))
-    return producers, lab
-
-
-def read_registry_csv(path: str | Path) -> tuple[list[Producer], list[tuple[str, LabFat]]]:
-    """Columns: code, name; optional active, lab_fat_pct, lab_date (YYYY-MM-DD)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or "code" not in [f.strip() for f in reader.fieldnames]:
-                raise UserError(f"{path}: header must have a code column (code,name,...)")
-            rows = [(i + 2, {k.strip(): v for k, v in row.items() if k}) for i, row in enumerate(reader)]
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    return _parse_rows(str(path), rows)

@@ -6,6 +6,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, ROUND_HALF_UP
 from zoneinfo import ZoneInfo
 
+from milk_common.contract import shift_payload
+
 
 def _starts(starts: dict[str, str]) -> list[tuple[time, str]]:
     return sorted((time.fromisoformat(v), k) for k, v in starts.items())
@@ -25,11 +27,13 @@ def shift_of(ts: datetime, starts: dict[str, str], zone: ZoneInfo) -> tuple[date
     return local.date(), current
 
 
-def summarize(records: list[dict], *, center: str, station: str, day: date, shift: str) -> dict:
+def summarize(records: list[dict], *, center: str, station: str, day: date, shift: str,
+              ts: str | None = None) -> dict:
     """Deliveries, litres, volume-weighted TS, rejections by reason, per producer.
 
     Voided deliveries and the records that void them are left out; a
-    correction counts instead of the delivery it corrects.
+    correction counts instead of the delivery it corrects. `ts` is when the
+    shift was closed (the shift/1 message's time).
     """
     superseded = {r.get("refers_to") for r in records if r.get("kind") in ("void", "correction")}
     live = [r for r in records if r.get("kind", "delivery") != "void" and r["id"] not in superseded]
@@ -49,7 +53,6 @@ def summarize(records: list[dict], *, center: str, station: str, day: date, shif
             row["rejected"] += 1
             rejections[r.get("reject_reason") or "?"] = rejections.get(r.get("reject_reason") or "?", 0) + 1
     avg = None if liters == 0 else float((weighted / liters).quantize(Decimal("0.01"), ROUND_HALF_UP))
-    return {"schema": "shift/1", "center": center, "station": station, "date": day.isoformat(),
-            "shift": shift, "deliveries": len(live), "rejected": sum(rejections.values()),
-            "liters": float(liters), "avg_solids_pct": avg, "rejections": rejections,
-            "producers": producers}
+    return shift_payload(center, station, day.isoformat(), shift, ts, len(live),
+                         sum(rejections.values()), float(liters), avg, rejections,
+                         producers=producers)

@@ -13,28 +13,19 @@ import json
 import logging
 import queue
 import threading
-from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
+
+from milk_common import contract
+from milk_common.contract import registry_topic, station_topic
 
 from collector_station.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
 
-TOPIC_ROOT = "milk/v1"
-
-
-def station_topic(center: str, station: str, *rest: str) -> str:
-    return "/".join((TOPIC_ROOT, center, station) + rest)
-
-
 def status_payload(center: str, station: str, status: str, devices: dict | None = None) -> bytes:
-    """The retained status: online/offline, and each instrument's connection."""
-    payload = {"schema": "status/1", "center": center, "station": station, "status": status,
-               "ts": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if devices:
-        payload["devices"] = dict(devices)
-    return json.dumps(payload).encode()
+    """The retained status/1 message, encoded."""
+    return json.dumps(contract.status_payload(center, station, status, devices)).encode()
 
 
 class OutboxPublisher:
@@ -118,7 +109,7 @@ class OutboxPublisher:
             self.connected.set()
             self._wake.set()
             if self.on_registry is not None:
-                c.subscribe(f"{TOPIC_ROOT}/{self.center}/registry", qos=1)
+                c.subscribe(registry_topic(self.center), qos=1)
 
         def on_message(c, userdata, message):
             try:

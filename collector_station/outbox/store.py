@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from milk_common.contract import delivery_payload, tank_payload
 from milk_common.integrity import GENESIS, seal
 
 SCHEMA = """
@@ -95,8 +96,9 @@ class Outbox:
             try:
                 row = self._db.execute("SELECT seq, hash FROM deliveries ORDER BY seq DESC LIMIT 1").fetchone()
                 last, prev_hash = row if row else (0, GENESIS)
-                payload = seal({"schema": "delivery/1", "id": uuid.uuid4().hex, "seq": last + 1,
-                                "kind": "delivery", "refers_to": None, **record}, prev_hash, key)
+                payload = seal(delivery_payload(**{"id": uuid.uuid4().hex, "seq": last + 1,
+                                                   "kind": "delivery", "refers_to": None, **record}),
+                               prev_hash, key)
                 text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
                 self._db.execute(
                     "INSERT INTO deliveries (seq, id, producer, ts, hash, record) VALUES (?, ?, ?, ?, ?, ?)",
@@ -157,8 +159,8 @@ class Outbox:
                         chunk = rows[start:start + batch_size]
                         if len(chunk) < batch_size and not force:
                             break
-                        payload = {"schema": "tank/1", **envelope, "tank": tank,
-                                   "samples": [{"ts": ts, "temp_c": t} for _, ts, t in chunk]}
+                        payload = tank_payload(envelope["center"], envelope["station"], tank,
+                                               [{"ts": ts, "temp_c": t} for _, ts, t in chunk])
                         self._db.execute(
                             "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
                             (topic_for_tank(tank), json.dumps(payload, separators=(",", ":")).encode(),

@@ -11,6 +11,8 @@ from email.message import EmailMessage
 
 import requests
 
+from milk_common.contract import alerts_topic
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +55,7 @@ class WebhookChannel:
 
 
 class MqttAlertState:
-    """Publishes `milk/v1/alerts/{center}` retained: the center's active alerts."""
+    """Publishes the center's alerts topic (`alerts_topic`) retained: the center's active alerts."""
 
     def __init__(self, host: str, port: int, client_id: str, *, username: str | None = None,
                  password: str | None = None) -> None:
@@ -70,7 +72,7 @@ class MqttAlertState:
         with self._lock:
             # paho queues while disconnected and sends on reconnect; retained
             # means a technician's app sees the current state when it subscribes.
-            self.client.publish(f"milk/v1/alerts/{center}", json.dumps(payload, ensure_ascii=False),
+            self.client.publish(alerts_topic(center), json.dumps(payload, ensure_ascii=False),
                                 qos=1, retain=True)
 
     def close(self) -> None:

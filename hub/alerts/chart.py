@@ -5,10 +5,15 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
+from milk_common.coldchain_limits import COLDCHAIN_DEFAULTS
+
 
 def tank_chart_png(samples: list[tuple[datetime, float | None]], title: str, *,
-                   limits_c: tuple[float, ...] = (4.0, 6.0, 10.0), mark: datetime | None = None) -> bytes:
-    """Temperature over time, gaps (no valid reading) left as gaps, limits as lines."""
+                   limits_c: tuple[float, ...] = COLDCHAIN_DEFAULTS.chart_lines_c(),
+                   mark: datetime | None = None) -> bytes:
+    """Temperature over time, gaps (no valid reading) left as gaps, limits as lines
+    (default: the cold chain's target, cold and first-check limits from
+    `milk_common.coldchain_limits`; the last one drawn in red)."""
     import matplotlib
     matplotlib.use("Agg")      # no display on a server
     from matplotlib.figure import Figure

@@ -9,56 +9,20 @@ message at all for `silence_s`.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from hub.schemas import ColdchainV1, StatusV1, parse_message
+from milk_common.contract import COLDCHAIN_WARNINGS, ColdchainV1, StatusV1, alerts_payload, decode_station_message
+from milk_common.i18n import translate
+
 from hub.alerts.store import Alert, AlertStore
 
 log = logging.getLogger(__name__)
 
-TANK_KINDS = ("break", "sensor_fault", "predicted_miss", "compressor_suspect")
-
-TEXTS = {
-    "es": {
-        "break": "Ruptura de la cadena de frío",
-        "sensor_fault": "Falla del sensor de temperatura",
-        "predicted_miss": "Aviso: el enfriamiento no llegará a tiempo",
-        "compressor_suspect": "Aviso: posible falla del compresor",
-        "station_silent": "Estación sin comunicación",
-        "integrity": "Registro de entregas alterado o firma inválida",
-        "where_tank": "tanque {tank}, estación {station}, centro {center}",
-        "where_station": "estación {station}, centro {center}",
-        "again": "RECORDATORIO ({count}): ",
-        "body": ("{title}\n{where}\nDesde: {opened}\nDetalle: {detail}\n\n"
-                 "Aviso N.º {id}. Se repetirá cada {renotify} min hasta que lo confirme con:\n"
-                 "  milk-hub alerts ack {id}\n"),
-        "chart": "Tanque {tank}: últimas {hours} h",
-        "silent_will": "la estación se desconectó sin despedirse (última voluntad del broker)",
-        "silent_quiet": "sin mensajes desde las {last} ({minutes} min)",
-    },
-    "en": {
-        "break": "Cold-chain break",
-        "sensor_fault": "Temperature sensor fault",
-        "predicted_miss": "Warning: cooling will miss its deadline",
-        "compressor_suspect": "Warning: possible compressor failure",
-        "station_silent": "Station silent",
-        "integrity": "Delivery record altered or signature invalid",
-        "where_tank": "tank {tank}, station {station}, center {center}",
-        "where_station": "station {station}, center {center}",
-        "again": "REMINDER ({count}): ",
-        "body": ("{title}\n{where}\nSince: {opened}\nDetail: {detail}\n\n"
-                 "Alert #{id}. Repeated every {renotify} min until acknowledged with:\n"
-                 "  milk-hub alerts ack {id}\n"),
-        "chart": "Tank {tank}: last {hours} h",
-        "silent_will": "the station dropped off without saying goodbye (the broker's last will)",
-        "silent_quiet": "no message since {last} ({minutes} min)",
-    },
-}
+TANK_KINDS = ("break", "sensor_fault") + COLDCHAIN_WARNINGS
 
 
 @dataclass(frozen=True)
@@ -88,7 +52,7 @@ class AlertEngine:
         self._lock = threading.RLock()                    # the ingest thread and the ticker
 
     def _t(self, key: str, **values) -> str:
-        return TEXTS.get(self.settings.language, TEXTS["es"])[key].format(**values)
+        return translate("hub", f"alert.{key}", self.settings.language, **values)
 
     # -- inputs -------------------------------------------------------------
     def observe(self, topic: str, payload: bytes, now: datetime | None = None) -> None:
@@ -97,7 +61,7 @@ class AlertEngine:
             self._observe(topic, payload, now or self.clock())
 
     def _observe(self, topic: str, payload: bytes, now: datetime) -> None:
-        message = parse_message(topic, payload)
+        message = decode_station_message(topic, payload)
         center, station = message.center, message.station
         if isinstance(message, StatusV1) and message.status == "offline":
             self._open(center, station, "", "station_silent", now, self._t("silent_will"), now)
@@ -105,24 +69,23 @@ class AlertEngine:
         self.store.seen(center, station, now.isoformat())
         self._resolve(center, station, "", ("station_silent",), now)
         if isinstance(message, ColdchainV1):
-            self._coldchain(message, json.loads(payload), now)
+            self._coldchain(message, now)
         self._publish(center)
 
     def integrity(self, center: str, station: str, detail: str, now: datetime | None = None) -> None:
-        """A delivery seal or chain check failed at ingest (hub/integrity.py)."""
+        """A delivery seal or chain check failed at ingest (hub/ingest/integrity.py)."""
         with self._lock:
             now = now or self.clock()
             self._open(center, station, "", "integrity", now, detail, now)
 
-    def _coldchain(self, m: ColdchainV1, raw: dict, now: datetime) -> None:
+    def _coldchain(self, m: ColdchainV1, now: datetime) -> None:
         tank_key = f"{m.center}/{m.station}/{m.tank}"
         if tank_key in self._latest_ts and m.ts < self._latest_ts[tank_key]:
             return      # an old message re-sent after an outage: already handled
         self._latest_ts[tank_key] = m.ts
         at = m.ts
-        warning = raw.get("warning")
-        if warning in ("predicted_miss", "compressor_suspect"):
-            self._open(m.center, m.station, m.tank, warning, at, m.reason, now)
+        if m.warning is not None:
+            self._open(m.center, m.station, m.tank, m.warning, at, m.reason, now)
             return
         if m.state == "break":
             self._resolve(m.center, m.station, m.tank, ("sensor_fault", "predicted_miss", "compressor_suspect"), at)
@@ -222,8 +185,8 @@ class AlertEngine:
         if self._published.get(center) == signature:
             return
         self._published[center] = signature
-        self.publish_state(center, {
-            "schema": "alerts/1", "center": center, "ts": self.clock().isoformat(timespec="seconds"),
-            "alerts": [{"id": a.id, "kind": a.kind, "station": a.station, "tank": a.tank or None,
-                        "since": a.opened_at, "detail": a.detail, "acked": a.acked_at is not None}
-                       for a in active]})
+        self.publish_state(center, alerts_payload(
+            center, self.clock().isoformat(timespec="seconds"),
+            [{"id": a.id, "kind": a.kind, "station": a.station, "tank": a.tank or None,
+              "since": a.opened_at, "detail": a.detail, "acked": a.acked_at is not None}
+             for a in active]))

@@ -26,20 +26,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from milk_common.contract import HUB_SUBSCRIPTIONS, DeliveryV1, InvalidPayload, decode_station_message
+
 from hub.config import HubConfig
 from hub.store.influx import InfluxError, InfluxV1
 from hub.ingest.integrity import ChainWatch, IntegrityLog, check_seal
-from hub.schemas import DeliveryV1, InvalidPayload, parse_message
+from hub.store.points import points
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTIONS = [
-    "milk/v1/+/+/delivery",
-    "milk/v1/+/+/tank/+",
-    "milk/v1/+/+/coldchain",
-    "milk/v1/+/+/status",
-    "milk/v1/+/+/shift",
-]
+SUBSCRIPTIONS = list(HUB_SUBSCRIPTIONS)
 
 
 @dataclass
@@ -206,10 +202,10 @@ class Ingest:
         bad: list[tuple[Received, str]] = []
         for msg in batch:
             try:
-                message = parse_message(msg.topic, msg.payload)
+                message = decode_station_message(msg.topic, msg.payload)
                 if isinstance(message, DeliveryV1):
                     self._check_integrity(msg)
-                good.append((msg, message.points()))
+                good.append((msg, points(message)))
             except InvalidPayload as exc:
                 bad.append((msg, str(exc)))
             except ValueError as exc:

@@ -10,6 +10,8 @@ Typical use::
     write_outputs("out", fortnight)
 
 All money is `decimal.Decimal`, rounded half-up only where the rules say.
+Bad input raises `PaymentsError` (a ValueError) with a one-line message;
+`hub.payments.report.write_statements` adds the printable PDFs.
 """
 
 from hub.payments.engine import (
@@ -22,6 +24,7 @@ from hub.payments.engine import (
     due_period,
     installments_of,
 )
+from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period, period_of
 from hub.payments.pricing import (
     DeliveryPrice,
@@ -53,6 +56,7 @@ __all__ = [
     "DeliveryLine",
     "DeliveryPrice",
     "Fortnight",
+    "PaymentsError",
     "Period",
     "Pricing",
     "ProducerRow",

@@ -7,19 +7,28 @@ rules name, each half-up to the cent:
 - fees: accepted litres × contribution per litre, rounded once;
 - the first of two installments: rounded *down* to the cent, the second
   takes the remainder, so the two always add up to the advance.
+The money steps of one producer are `settle_producer`, which the vectorised
+engine (`hub.payments.fast`) calls too: only the sums differ in how they
+are computed.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 
-from hub.errors import UserError
-from hub.payments.money import EXACT, ZERO, mean_half_up, round_down_cents, round_half_up
+from hub.payments.errors import PaymentsError
+from hub.payments.money import (
+    EXACT,
+    ZERO,
+    mean_half_up,
+    round_down_cents,
+    round_half_up,
+)
 from hub.payments.periods import Period
 from hub.payments.pricing import Pricing, price_delivery
 from hub.payments.records import Advance, Delivery
@@ -129,11 +138,11 @@ class Fortnight:
     outside_period: int = 0
 
     def row(self, producer: str) -> ProducerRow:
-        """The row of ``producer``; UserError when the producer has none this period."""
+        """The row of ``producer``; PaymentsError when the producer has none this period."""
         index = bisect_left(self.rows, producer, key=lambda row: row.producer)  # rows are sorted
         if index < len(self.rows) and self.rows[index].producer == producer:
             return self.rows[index]
-        raise UserError(f"producer {producer!r} has no statement in period {self.period}")
+        raise PaymentsError(f"producer {producer!r} has no statement in period {self.period}")
 
 
 def installments_of(advance: Advance) -> list[Charge]:
@@ -178,7 +187,7 @@ def _line(delivery: Delivery, pricing: Pricing) -> DeliveryLine:
             delivery.weight_kg, delivery.fat_pct,
         )
     except ValueError as exc:
-        raise UserError(f"delivery {delivery.id} of {delivery.producer}: {exc}") from None
+        raise PaymentsError(f"delivery {delivery.id} of {delivery.producer}: {exc}") from None
     return DeliveryLine(
         id=delivery.id,
         ts=delivery.ts.astimezone(pricing.timezone),
@@ -207,44 +216,82 @@ def _producer_row(
     """The producer's row, and the exact Σ litres × TS the TOTAL average needs."""
     lines.sort(key=lambda line: (line.ts, line.id))
     accepted = [line for line in lines if line.accepted]
-    liters_exact = sum((line.liters for line in accepted), ZERO)
     solids_liters = sum((line.liters * line.solids_pct for line in accepted), ZERO)
-    adjusted_value = sum((a.value for a in adjustments), ZERO)
-    adjusted_liters = sum((a.liters for a in adjustments), ZERO)
-    gross_exact = sum((line.value for line in lines), ZERO) + adjusted_value
-    # A correction downwards larger than this period's milk: the rest is owed.
-    owed = round_half_up(-gross_exact) if gross_exact < 0 else ZERO
-    gross = round_half_up(max(gross_exact, ZERO))
-    # Fees are capped at gross: with a price floored at zero (very poor milk)
-    # the contribution could exceed what the milk earned, and the producer
-    # would end up owing money for having delivered it.
-    fee_liters = max(liters_exact + adjusted_liters, ZERO)
-    fees = min(round_half_up(fee_liters * pricing.contribution_per_liter), gross)
-    due = carried_in + owed + sum((charge.amount for charge in charges), ZERO)
-    # Fees are taken before deductions; what does not fit carries over.
-    deductions = min(due, gross - fees)
-    row = ProducerRow(
-        producer=producer,
+    row = settle_producer(
+        producer,
         deliveries=len(lines),
         rejected=len(lines) - len(accepted),
-        liters_exact=liters_exact,
-        avg_solids_pct=mean_half_up(solids_liters, liters_exact) if liters_exact > 0 else None,
-        gross=gross,
-        fees=fees,
-        deductions=deductions,
-        carried_over=due - deductions,
-        net=gross - fees - deductions,
+        liters_exact=sum((line.liters for line in accepted), ZERO),
+        solids_liters=solids_liters,
+        value_exact=sum((line.value for line in lines), ZERO),
+        contribution_per_liter=pricing.contribution_per_liter,
+        charges=charges,
         carried_in=carried_in,
-        due=due,
-        lines=tuple(lines),
-        charges=tuple(charges),
-        adjustments=tuple(adjustments),
+        adjustments=adjustments,
+        lines=lines,
     )
     return row, solids_liters
 
 
-def _total_row(rows: list[ProducerRow], solids_liters: Decimal) -> ProducerRow:
-    """Counts and money as printed on the rows; litres and average from exact sums."""
+def settle_producer(
+    producer: str,
+    *,
+    deliveries: int,
+    rejected: int,
+    liters_exact: Decimal,
+    solids_liters: Decimal,
+    value_exact: Decimal,
+    contribution_per_liter: Decimal,
+    charges: Sequence[Charge] = (),
+    carried_in: Decimal = ZERO,
+    adjustments: Sequence[Adjustment] = (),
+    lines: Sequence[DeliveryLine] = (),
+) -> ProducerRow:
+    """One producer's money steps: gross -> fees -> deductions -> carry-over -> net.
+
+    The one place for these rules, shared by the Decimal engine and the
+    vectorised one (`hub.payments.fast`), which differ only in how they get
+    the exact sums of the period's deliveries: ``liters_exact`` (accepted
+    litres), ``solids_liters`` (Σ litres × TS, for the average TS) and
+    ``value_exact`` (Σ delivery values). ``adjustments`` of closed periods
+    add to gross and fees; ``charges`` and ``carried_in`` fall due now.
+    ``lines`` are kept on the row as given (sorted by the caller).
+    """
+    with localcontext(EXACT):
+        gross_exact = value_exact + sum((a.value for a in adjustments), ZERO)
+        # A correction downwards larger than this period's milk: the rest is owed.
+        owed = round_half_up(-gross_exact) if gross_exact < 0 else ZERO
+        gross = round_half_up(max(gross_exact, ZERO))
+        # Fees are capped at gross: with a price floored at zero (very poor milk)
+        # the contribution could exceed what the milk earned, and the producer
+        # would end up owing money for having delivered it.
+        fee_liters = max(liters_exact + sum((a.liters for a in adjustments), ZERO), ZERO)
+        fees = min(round_half_up(fee_liters * contribution_per_liter), gross)
+        due = carried_in + owed + sum((charge.amount for charge in charges), ZERO)
+        # Fees are taken before deductions; what does not fit carries over.
+        deductions = min(due, gross - fees)
+        return ProducerRow(
+            producer=producer,
+            deliveries=deliveries,
+            rejected=rejected,
+            liters_exact=liters_exact,
+            avg_solids_pct=mean_half_up(solids_liters, liters_exact) if liters_exact > 0 else None,
+            gross=gross,
+            fees=fees,
+            deductions=deductions,
+            carried_over=due - deductions,
+            net=gross - fees - deductions,
+            carried_in=carried_in,
+            due=due,
+            lines=tuple(lines),
+            charges=tuple(charges),
+            adjustments=tuple(adjustments),
+        )
+
+
+def total_row(rows: Sequence[ProducerRow], solids_liters: Decimal) -> ProducerRow:
+    """The TOTAL row: counts and money as printed on the rows; litres and average TS
+    from the exact sums (``solids_liters`` = Σ litres × TS over all producers)."""
 
     def column(field: str) -> Decimal:
         return sum((getattr(row, field) for row in rows), ZERO)
@@ -279,7 +326,7 @@ def producers_and_dues(names, advances, period: Period, carried_in, adjustments)
         adjusted[adjustment.producer].append(adjustment)
     producers = sorted(set(names) | set(charges) | set(balances) | set(adjusted))
     if TOTAL in producers:
-        raise UserError(f"producer {TOTAL!r} is reserved for the total row of the statement")
+        raise PaymentsError(f"producer {TOTAL!r} is reserved for the total row of the statement")
     return charges, balances, adjusted, producers
 
 
@@ -326,5 +373,5 @@ def compute_fortnight(
             )
             rows.append(row)
             solids_liters += producer_solids_liters
-        total = _total_row(rows, solids_liters)
+        total = total_row(rows, solids_liters)
     return Fortnight(period, pricing, tuple(rows), total, outside)

@@ -1,45 +1,58 @@
 """The fortnight computed with numpy in exact integer arithmetic.
 
 Same result as `engine.compute_fortnight` (the plain Decimal reference; a
-randomised test proves them equal), for the 900,000 deliveries of a whole
-basin. How it stays exact:
+randomised test proves them equal for every vectorisable scheme), for the
+900,000 deliveries of a whole basin. How it stays exact:
 
-- every decimal column is turned into integers in its own smallest unit
-  (litres × 10^k where k is the most decimals any row has; TS in hundredths
-  after the half-up rounding of the receipt; temperatures, kg, fat alike);
-- the rate of a delivery depends only on (TS, fat, chilled), of which there
+- the scheme says what the vectorised engine needs (`pricing.PriceScheme`):
+  its ``rate_key`` (the measures its rate depends on) and the ``quantity``
+  the rate multiplies (litres, or kg of solids); a scheme that is not
+  ``vectorised`` is priced by the Decimal engine instead, never guessed;
+- the rate of a delivery depends only on (rate key, chilled), of which there
   are few distinct values: each distinct key is priced once by the scheme's
-  own Decimal code (`pricing.price_delivery`), turned into an integer at a
-  common scale, and spread back with numpy indexing;
-- value = litres × rate (or kg × TS × rate) as int64 products, summed per
-  producer with `np.add.at` (int64 sums are exact; a bound check switches to
-  Python integers in object arrays if int64 could overflow);
-- per producer the sums become Decimals (an exact scale shift) and the few
-  money steps (rounding gross and fees, deductions, carry-over) run as in
-  the reference.
+  own Decimal code, turned into an integer at a common scale, and spread
+  back with numpy indexing;
+- every decimal column (litres, quantities, TS in hundredths after the
+  half-up rounding of the receipt) is turned into integers in its own
+  smallest unit; value = quantity × rate + litres × chilled bonus (the rule
+  of `pricing.price_delivery`) as int64 products, summed per producer with
+  `np.add.at` (int64 sums are exact; a bound check switches to Python
+  integers in object arrays if int64 could overflow);
+- per producer the sums become Decimals (an exact scale shift) and the money
+  steps are `engine.settle_producer`, the same function as the reference.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 import numpy as np
 
-from hub.errors import UserError
 from hub.payments.engine import (
     Adjustment,
     DeliveryLine,
     Fortnight,
     ProducerRow,
+    compute_fortnight,
+    producers_and_dues,
+    settle_producer,
+    total_row,
 )
-from hub.payments.money import EXACT, ZERO, mean_half_up, round_half_up
+from hub.payments.errors import PaymentsError
+from hub.payments.money import EXACT, ZERO
 from hub.payments.periods import Period
-from hub.payments.pricing import Pricing, is_chilled, kg_of, price_delivery
+from hub.payments.pricing import (
+    Pricing,
+    chilled_bonus,
+    is_chilled,
+    priced_measures,
+    round_pct,
+    shown_rate,
+)
 from hub.payments.records import Delivery
-from hub.payments.engine import _total_row, producers_and_dues  # noqa: E402  (shared rules)
 
 _INT64_SAFE = 2**62
 
@@ -89,83 +102,95 @@ def _rescale(a: np.ndarray, by: int) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class _Priced:
-    """Per-delivery integer results at ``scale`` and the rounded TS in hundredths."""
+    """Per-delivery integer values at ``scale``, with what the printed lines need."""
 
     value: np.ndarray
     scale: int
-    rates: list[Decimal]  # per distinct key
+    shown_rates: list[Decimal]  # per distinct key: the rate printed on the line
     key_index: np.ndarray  # delivery -> distinct key
-    solids: list[Decimal | None]
+    solids: list[Decimal | None]  # TS as rounded for pricing
+    quantities: list[Decimal]  # in the scheme's unit (0 when rejected)
+    chilled: list[bool]
 
 
-def _price_all(deliveries: Sequence[Delivery], pricing: Pricing) -> _Priced:
-    """Price every delivery: distinct keys by the scheme's Decimal code, values by numpy."""
+def can_vectorise(pricing: Pricing) -> bool:
+    """Whether the scheme says its rate depends only on its ``rate_key`` (see `pricing.PriceScheme`)."""
+    scheme = pricing.scheme
+    return getattr(scheme, "vectorised", False) is True and callable(getattr(scheme, "rate_key", None)) \
+        and callable(getattr(scheme, "quantity", None))
+
+
+class _Rounded(dict):
+    """round_pct of each distinct percentage, computed once (a dict lookup is cheaper than quantize)."""
+
+    def __missing__(self, pct: Decimal) -> Decimal:
+        rounded = self[pct] = round_pct(pct)
+        return rounded
+
+
+def _price_all(deliveries: Sequence[Delivery], pricing: Pricing, liters: np.ndarray, liter_places: int) -> _Priced:
+    """Price every delivery: distinct keys by the scheme's Decimal code, values by numpy.
+
+    ``liters`` are the accepted litres as integers at ``liter_places`` (0 when rejected).
+    """
     n = len(deliveries)
-    accepted = np.fromiter((d.accepted for d in deliveries), dtype=bool, count=n)
-    # Distinct pricing keys: the rounded TS, the rounded fat (if the scheme uses it), chilled.
-    keys: dict[tuple, int] = {}
+    scheme = pricing.scheme
+    # Distinct pricing keys: (the scheme's rate key, chilled); None (index 0) for rejected milk.
+    keys: dict[tuple[Hashable, bool] | None, int] = {None: 0}
     key_index = np.zeros(n, dtype=np.int64)
-    rates: list[Decimal] = []
-    bonus = pricing.chilled_bonus_per_liter
-    uses_fat = "fat_pct" in pricing.scheme.needs
-    solids_cache: dict[Decimal, Decimal] = {}
+    rates: list[Decimal] = [ZERO]
+    shown: list[Decimal] = [ZERO]
+    rounded_of = _Rounded()
     solids: list[Decimal | None] = []
-    kg: list[Decimal | None] = []
-    per_kg = pricing.scheme.unit != "L"
+    quantities: list[Decimal] = []
+    chilled_of: list[bool] = []
+    quantity_is_liters = True  # every quantity is the delivery's own litres (a litre scheme)
     for i, d in enumerate(deliveries):
-        if d.solids_pct is None:
-            solids.append(None)
-        else:
-            rounded = solids_cache.get(d.solids_pct)
-            if rounded is None:
-                rounded = solids_cache[d.solids_pct] = round_half_up(d.solids_pct, Decimal("0.01"))
-            solids.append(rounded)
         if not d.accepted:
-            key = None
-        else:
-            key = (solids[-1], d.fat_pct if uses_fat else None, is_chilled(pricing, d.milk_temp_c))
-        index = keys.get(key)
-        if index is None:
-            index = keys[key] = len(rates)
-            if key is None:
-                rates.append(ZERO)
-            else:
-                try:
-                    priced = price_delivery(pricing, Decimal(1), d.solids_pct, True, d.milk_temp_c,
-                                            Decimal(1), d.fat_pct)
-                except ValueError as exc:
-                    raise UserError(f"delivery {d.id} of {d.producer}: {exc}") from None
-                # per litre for litre schemes; the per-kg-solids rate otherwise
-                rates.append(priced.price_per_liter)
+            solids.append(None if d.solids_pct is None else rounded_of[d.solids_pct])
+            quantities.append(ZERO)
+            chilled_of.append(False)
+            continue  # key_index[i] stays 0: rate and value 0
+        try:
+            rounded, fat = priced_measures(pricing, d.solids_pct, d.fat_pct, rounded_of.__getitem__)
+            chilled = is_chilled(pricing, d.milk_temp_c)
+            key = (scheme.rate_key(rounded, fat), chilled)
+            index = keys.get(key)
+            if index is None:
+                index = keys[key] = len(rates)
+                rate = scheme.rate(rounded, fat)
+                rates.append(rate)
+                shown.append(shown_rate(pricing, rate, chilled))
+            quantity = scheme.quantity(d.liters, d.weight_kg, rounded)
+        except ValueError as exc:
+            raise PaymentsError(f"delivery {d.id} of {d.producer}: {exc}") from None
+        quantity_is_liters = quantity_is_liters and quantity is d.liters
         key_index[i] = index
-        if per_kg:
-            weight = kg_of(pricing, d.liters, d.weight_kg) if d.accepted else ZERO
-            if weight is None:
-                raise UserError(f"delivery {d.id} of {d.producer}: scheme {pricing.scheme.name} needs "
-                                "weight_kg (or set kg_per_liter in [price])")
-            kg.append(weight)
+        solids.append(rounded)
+        quantities.append(quantity)
+        chilled_of.append(chilled)
 
-    liter_places = _places(d.liters for d in deliveries)
-    liters = _scaled([d.liters if d.accepted else ZERO for d in deliveries], liter_places)
+    # value = quantity × rate + litres × chilled bonus (both 0 when rejected)
     rate_places = _places(rates)
     rate_ints = _scaled(rates, rate_places)[key_index] if n else np.zeros(0, dtype=np.int64)
-    if not per_kg:
-        return _Priced(_mul(liters, rate_ints), liter_places + rate_places, rates, key_index, solids)
-
-    # value = kg × TS/100 × rate + litres × chilled bonus
-    kg_places = _places(kg)
-    kg_ints = _scaled(kg, kg_places)
-    hundredths = _scaled([s if a else ZERO for s, a in zip(solids, accepted)], 2)
-    solids_value = _mul(_mul(kg_ints, hundredths), rate_ints)  # scale kg_places + 2 + 2 + rate_places
-    solids_scale = kg_places + 4 + rate_places
-    chilled = np.fromiter((a and is_chilled(pricing, d.milk_temp_c) for d, a in zip(deliveries, accepted)),
-                          dtype=bool, count=n)
+    if quantity_is_liters:
+        # The same numbers as the litres column: no second conversion.
+        quantity_ints, quantity_places = liters, liter_places
+    else:
+        quantity_places = _places(quantities)
+        quantity_ints = _scaled(quantities, quantity_places)
+    quality_value = _mul(quantity_ints, rate_ints)
+    quality_scale = quantity_places + rate_places
+    bonus = chilled_bonus(pricing, True)
+    if not bonus:
+        return _Priced(quality_value, quality_scale, shown, key_index, solids, quantities, chilled_of)
+    chilled = np.fromiter(chilled_of, dtype=bool, count=n)
     bonus_places = _places([bonus])
     bonus_value = _mul(liters * chilled, np.full(n, int(bonus.scaleb(bonus_places)), dtype=np.int64))
     bonus_scale = liter_places + bonus_places
-    scale = max(solids_scale, bonus_scale)
-    value = _rescale(solids_value, scale - solids_scale) + _rescale(bonus_value, scale - bonus_scale)
-    return _Priced(value, scale, rates, key_index, solids)
+    scale = max(quality_scale, bonus_scale)
+    value = _rescale(quality_value, scale - quality_scale) + _rescale(bonus_value, scale - bonus_scale)
+    return _Priced(value, scale, shown, key_index, solids, quantities, chilled_of)
 
 
 def compute_fortnight_fast(
@@ -178,7 +203,13 @@ def compute_fortnight_fast(
     lines: bool = True,
 ) -> Fortnight:
     """`engine.compute_fortnight`, vectorised. ``lines=False`` leaves out the per-delivery lines
-    (statements.csv does not need them; the printable statements do)."""
+    (statements.csv does not need them; the printable statements do).
+
+    A scheme that does not say it can be vectorised (`can_vectorise`) is
+    priced by the Decimal engine (with its lines): slower, never wrong.
+    """
+    if not can_vectorise(pricing):
+        return compute_fortnight(period, deliveries, pricing, advances, carried_in, adjustments)
     with localcontext(EXACT):
         return _compute(period, deliveries, pricing, advances, carried_in, adjustments, lines)
 
@@ -193,11 +224,10 @@ def _compute(period, deliveries, pricing, advances, carried_in, adjustments, lin
     code_of = {name: i for i, name in enumerate(names)}
     codes = np.fromiter((code_of[d.producer] for d in inside), dtype=np.int64, count=len(inside))
     groups = len(names)
-    priced = _price_all(inside, pricing)
-
     accepted = np.fromiter((d.accepted for d in inside), dtype=bool, count=len(inside))
     liter_places = _places(d.liters for d in inside)
     liters = _scaled([d.liters if d.accepted else ZERO for d in inside], liter_places)
+    priced = _price_all(inside, pricing, liters, liter_places)
     hundredths = _scaled([s if a else ZERO for s, a in zip(priced.solids, accepted)], 2)
     value_sums = _sum_by(codes, priced.value, groups)
     liter_sums = _sum_by(codes, liters, groups)
@@ -209,56 +239,35 @@ def _compute(period, deliveries, pricing, advances, carried_in, adjustments, lin
     if lines:
         tz = pricing.timezone
         unit = pricing.scheme.unit
-        rate_of = priced.rates
         for i, d in enumerate(inside):
-            rate = rate_of[priced.key_index[i]]
-            value = Decimal(int(priced.value[i])).scaleb(-priced.scale)
-            if unit == "L":
-                quantity = d.liters if d.accepted else ZERO
-            else:
-                with localcontext(EXACT):
-                    quantity = kg_of(pricing, d.liters, d.weight_kg) * priced.solids[i].scaleb(-2) \
-                        if d.accepted else ZERO
             per_producer_lines[d.producer].append(DeliveryLine(
                 id=d.id, ts=d.ts.astimezone(tz), liters=d.liters, solids_pct=priced.solids[i],
-                price_per_liter=rate, value=value, accepted=d.accepted, reject_reason=d.reject_reason,
-                chilled=d.accepted and is_chilled(pricing, d.milk_temp_c), milk_temp_c=d.milk_temp_c,
-                receipt_code=d.receipt_code, unit=unit, quantity=quantity))
+                price_per_liter=priced.shown_rates[priced.key_index[i]],
+                value=Decimal(int(priced.value[i])).scaleb(-priced.scale), accepted=d.accepted,
+                reject_reason=d.reject_reason, chilled=priced.chilled[i], milk_temp_c=d.milk_temp_c,
+                receipt_code=d.receipt_code, unit=unit, quantity=priced.quantities[i]))
 
     charges, balances, adjusted, producers = producers_and_dues(
         names, advances, period, carried_in, adjustments)
 
-    contribution = pricing.contribution_per_liter
     rows: list[ProducerRow] = []
     total_solids = 0
-    with localcontext(EXACT):
-        for producer in producers:
-            code = code_of.get(producer)
-            if code is None:
-                value_exact, liters_exact, solids_liters, n, r = ZERO, ZERO, ZERO, 0, 0
-            else:
-                value_exact = Decimal(value_sums[code]).scaleb(-priced.scale)
-                liters_exact = Decimal(liter_sums[code]).scaleb(-liter_places)
-                solids_liters = Decimal(solids_sums[code]).scaleb(-liter_places - 2)
-                n, r = count[code], rejected[code]
-                total_solids += solids_sums[code]
-            own = adjusted.get(producer, [])
-            gross_exact = value_exact + sum((a.value for a in own), ZERO)
-            owed = round_half_up(-gross_exact) if gross_exact < 0 else ZERO
-            gross = round_half_up(max(gross_exact, ZERO))
-            fee_liters = max(liters_exact + sum((a.liters for a in own), ZERO), ZERO)
-            fees = min(round_half_up(fee_liters * contribution), gross)
-            due_charges = charges.get(producer, [])
-            carried = balances.get(producer, ZERO)
-            due = carried + owed + sum((c.amount for c in due_charges), ZERO)
-            deductions = min(due, gross - fees)
-            producer_lines = per_producer_lines.get(producer, [])
-            producer_lines.sort(key=lambda line: (line.ts, line.id))
-            rows.append(ProducerRow(
-                producer=producer, deliveries=n, rejected=r, liters_exact=liters_exact,
-                avg_solids_pct=mean_half_up(solids_liters, liters_exact) if liters_exact > 0 else None,
-                gross=gross, fees=fees, deductions=deductions, carried_over=due - deductions,
-                net=gross - fees - deductions, carried_in=carried, due=due,
-                lines=tuple(producer_lines), charges=tuple(due_charges), adjustments=tuple(own)))
-        total = _total_row(rows, Decimal(total_solids).scaleb(-liter_places - 2))
+    for producer in producers:
+        code = code_of.get(producer)
+        if code is None:
+            value_exact, liters_exact, solids_liters, n, r = ZERO, ZERO, ZERO, 0, 0
+        else:
+            value_exact = Decimal(value_sums[code]).scaleb(-priced.scale)
+            liters_exact = Decimal(liter_sums[code]).scaleb(-liter_places)
+            solids_liters = Decimal(solids_sums[code]).scaleb(-liter_places - 2)
+            n, r = count[code], rejected[code]
+            total_solids += solids_sums[code]
+        producer_lines = per_producer_lines.get(producer, [])
+        producer_lines.sort(key=lambda line: (line.ts, line.id))
+        rows.append(settle_producer(
+            producer, deliveries=n, rejected=r, liters_exact=liters_exact, solids_liters=solids_liters,
+            value_exact=value_exact, contribution_per_liter=pricing.contribution_per_liter,
+            charges=charges.get(producer, []), carried_in=balances.get(producer, ZERO),
+            adjustments=adjusted.get(producer, []), lines=producer_lines))
+    total = total_row(rows, Decimal(total_solids).scaleb(-liter_places - 2))
     return Fortnight(period, pricing, tuple(rows), total, outside)

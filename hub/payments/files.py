@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from hub.errors import UserError
+from hub.payments.errors import PaymentsError
 
 
 def temporary_name(path: Path) -> Path:
@@ -21,13 +21,13 @@ def temporary_name(path: Path) -> Path:
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) in one rename; UserError if it cannot."""
+    """Replace ``path`` with ``text`` (UTF-8) in one rename; PaymentsError if it cannot."""
     # UTF-8, newlines as given (no translation): the same bytes as text.
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one rename; UserError if it cannot."""
+    """Replace ``path`` with ``data`` in one rename; PaymentsError if it cannot."""
     path = Path(path)
     temporary = temporary_name(path)
     try:
@@ -39,5 +39,5 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(exc, OSError):
-            raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            raise PaymentsError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise

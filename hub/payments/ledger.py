@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from hub.errors import UserError
 from hub.payments.engine import Adjustment, Fortnight
+from hub.payments.errors import PaymentsError
 from hub.payments.money import ZERO
 from hub.payments.periods import Period, period_of
 from hub.payments.pricing import Pricing, price_delivery
@@ -98,7 +98,7 @@ class Ledger:
                         f"BEGIN SELECT RAISE(ABORT, 'closed periods are frozen'); END")
             self.db.commit()
         except sqlite3.Error as exc:
-            raise UserError(f"{self.path}: cannot open the ledger: {exc}") from None
+            raise PaymentsError(f"{self.path}: cannot open the ledger: {exc}") from None
 
     def close_db(self) -> None:
         self.db.close()
@@ -116,7 +116,7 @@ class Ledger:
             return None
         closed_at, text, stored = row
         if checksum(text, self._paid_rows(period)) != stored:
-            raise UserError(f"{self.path}: period {period}: checksum mismatch, the ledger was altered")
+            raise PaymentsError(f"{self.path}: period {period}: checksum mismatch, the ledger was altered")
         return ClosedPeriod(period, closed_at, text, stored)
 
     def _paid_rows(self, paid_in: Period) -> list[tuple]:
@@ -157,8 +157,11 @@ class Ledger:
             if when == period:
                 own.append(delivery)
             elif when in closed:
-                priced = price_delivery(pricing, delivery.liters, delivery.solids_pct, delivery.accepted,
-                                        delivery.milk_temp_c, delivery.weight_kg, delivery.fat_pct)
+                try:
+                    priced = price_delivery(pricing, delivery.liters, delivery.solids_pct, delivery.accepted,
+                                            delivery.milk_temp_c, delivery.weight_kg, delivery.fat_pct)
+                except ValueError as exc:
+                    raise PaymentsError(f"delivery {delivery.id} of {delivery.producer}: {exc}") from None
                 liters = delivery.liters if delivery.accepted else ZERO
                 paid = self._paid(delivery.id)
                 paid_liters, paid_value = paid if paid is not None else (ZERO, ZERO)
@@ -185,11 +188,11 @@ class Ledger:
         period = fortnight.period
         closed = self.closed_periods()
         if period in closed:
-            raise UserError(f"{self.path}: period {period} is already closed")
+            raise PaymentsError(f"{self.path}: period {period} is already closed")
         if closed and period < closed[-1]:
-            raise UserError(f"{self.path}: period {period} is before the last closed period {closed[-1]}")
+            raise PaymentsError(f"{self.path}: period {period} is before the last closed period {closed[-1]}")
         if closed and period.previous() not in closed:
-            raise UserError(f"{self.path}: close period {period.previous()} before {period}")
+            raise PaymentsError(f"{self.path}: close period {period.previous()} before {period}")
         paid = []
         for row in fortnight.rows:
             for line in row.lines:

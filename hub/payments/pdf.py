@@ -16,17 +16,17 @@ from decimal import Decimal
 from fpdf import FPDF
 
 from hub.payments.engine import Fortnight, ProducerRow
+from hub.payments.format import (
+    check_language,
+    due_items,
+    format_date,
+    line_notes,
+    table_cells,
+    table_header,
+    text,
+)
 from hub.payments.money import ZERO, format_2dp, format_plain, mean_half_up
-from hub.payments.statements import TEXTS, _date, line_notes
-
-EXTRA = {
-    "es": {"code": "Código", "chart": "Litros (barras) y ST % (línea) por día", "summary_title":
-           "RESUMEN DE LA QUINCENA {period}", "adjustment": "Ajuste: entrega {id} del {date} ({reason}, quincena {period} cerrada)",
-           "late": "tardía", "corrected": "corregida", "page": "Página"},
-    "en": {"code": "Code", "chart": "Liters (bars) and TS % (line) per day", "summary_title":
-           "FORTNIGHT SUMMARY {period}", "adjustment": "Adjustment: delivery {id} of {date} ({reason}, closed fortnight {period})",
-           "late": "late", "corrected": "corrected", "page": "Page"},
-}
+from hub.payments.reconcile import Reconciliation, reconciliation_rows
 
 
 def _latin1(text: str) -> str:
@@ -111,99 +111,88 @@ def _chart(doc: _Doc, row: ProducerRow, fortnight: Fortnight, title: str) -> Non
 
 def producer_statement_pdf(fortnight: Fortnight, producer: str, lang: str = "es") -> bytes:
     """The producer's printable statement (same content as the text one, plus receipt codes and chart)."""
-    t, x = TEXTS[lang], EXTRA[lang]
+    check_language(lang)
     row = fortnight.row(producer)
     pricing, period = fortnight.pricing, fortnight.period
     doc = _Doc()
     if pricing.association:
         doc.text_line(pricing.association, size=12, bold=True)
-    doc.text_line(t["title"].format(period=period), size=13, bold=True, h=7)
-    doc.text_line(t["period_dates"].format(first=_date(period.first_day(), t), last=_date(period.last_day(), t),
-                                           timezone=pricing.timezone.key))
-    doc.text_line(t["producer_label"].format(producer=row.producer), bold=True)
+    doc.text_line(text("statement_title", lang, period=period), size=13, bold=True, h=7)
+    doc.text_line(text("period_dates", lang, first=format_date(period.first_day(), lang),
+                       last=format_date(period.last_day(), lang), timezone=pricing.timezone.key))
+    doc.text_line(text("producer_label", lang, producer=row.producer), bold=True)
     doc.ln(2)
+    # The rate is per the scheme's unit: per litre, or per kg of total solids (col_price_kg_solids).
     unit = pricing.scheme.unit
-    price_head = t["col_price"] if unit == "L" else t["col_price"].replace("/L", "/kg ST")
-    table = [[t["col_date"], t["col_time"], t["col_liters"], t["col_solids"], price_head, t["col_value"],
-              x["code"], t["col_note"]]]
+    price_head = text("col_price" if unit == "L" else f"col_price_{unit}", lang)
+    table = [[text("col_date", lang), text("col_time", lang), text("col_liters", lang), text("col_solids", lang),
+              price_head, text("col_value", lang), text("pdf_code", lang), text("col_note", lang)]]
     for line in row.lines:
-        notes = line_notes(line, t, lang)
-        table.append([_date(line.ts.date(), t), line.ts.strftime("%H:%M"), format_plain(line.liters),
+        table.append([format_date(line.ts.date(), lang), line.ts.strftime("%H:%M"), format_plain(line.liters),
                       "-" if line.solids_pct is None else format_plain(line.solids_pct),
                       format_plain(line.price_per_liter) if line.accepted else "-", format_plain(line.value),
-                      line.receipt_code or "", "; ".join(notes)])
+                      line.receipt_code or "", "; ".join(line_notes(line, lang))])
     if row.lines:
         doc.table(table, [20, 12, 18, 14, 18, 22, 30, 46], left=(0, 1, 6, 7))
     else:
-        doc.text_line(t["no_deliveries"])
+        doc.text_line(text("no_deliveries", lang))
     for a in row.adjustments:
-        doc.text_line(x["adjustment"].format(id=a.delivery_id, date=_date(a.ts.date(), t), reason=x[a.reason],
-                                             period=a.period) + f": {format_plain(a.value)}", size=8)
+        doc.text_line(text("pdf_adjustment", lang, id=a.delivery_id, date=format_date(a.ts.date(), lang),
+                           reason=text(f"adjustment_{a.reason}", lang), period=a.period)
+                      + f": {format_plain(a.value)}", size=8)
     solids = "-" if row.avg_solids_pct is None else f"{format_2dp(row.avg_solids_pct)} %"
     doc.ln(1)
-    doc.text_line(t["summary"].format(deliveries=row.deliveries, rejected=row.rejected,
-                                      liters=format_2dp(row.liters), solids=solids), size=9)
+    doc.text_line(text("summary", lang, deliveries=row.deliveries, rejected=row.rejected,
+                       liters=format_2dp(row.liters), solids=solids), size=9)
     if row.lines:
-        _chart(doc, row, fortnight, x["chart"])
+        _chart(doc, row, fortnight, text("pdf_chart", lang))
     doc.ln(2)
     if row.due:
-        doc.text_line(t["due_title"], bold=True, size=9)
-        items = []
-        if row.carried_in:
-            items.append(["  " + t["carried_in"], format_2dp(row.carried_in)])
-        for charge in row.charges:
-            kind = t["kinds"].get(charge.kind.lower(), charge.kind)
-            items.append(["  " + t["installment"].format(kind=kind, number=charge.installment,
-                                                         count=charge.installments, first_period=charge.first_period),
-                          format_2dp(charge.amount)])
-        for label, amount in items:
+        doc.text_line(text("due_title", lang), bold=True, size=9)
+        for label, amount in due_items(row, lang):
             doc.set_font("Helvetica", size=9)
             doc.cell(140, 5, _latin1(label))
             doc.cell(30, 5, amount, align="R", new_x="LMARGIN", new_y="NEXT")
+    currency = pricing.currency
     summary = [
-        (t["gross"].format(currency=pricing.currency), row.gross, False),
-        (t["fees"].format(rate=format_plain(pricing.contribution_per_liter), currency=pricing.currency), row.fees, False),
-        (t["deductions"], row.deductions, False),
-        (t["net"].format(currency=pricing.currency), row.net, True),
+        (text("gross", lang, currency=currency), row.gross, False),
+        (text("fees", lang, rate=format_plain(pricing.contribution_per_liter), currency=currency), row.fees, False),
+        (text("deductions", lang), row.deductions, False),
+        (text("net", lang, currency=currency), row.net, True),
     ]
     if row.carried_over:
-        summary.append((t["carried_over"], row.carried_over, False))
+        summary.append((text("carried_over", lang), row.carried_over, False))
     for label, amount, bold in summary:
         doc.set_font("Helvetica", "B" if bold else "", 10)
         doc.cell(140, 6, _latin1(label))
         doc.cell(30, 6, format_2dp(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     doc.ln(3)
     doc.set_font("Helvetica", "I", 7)
-    doc.multi_cell(0, 3.5, _latin1(t["exact_note"]))
+    doc.multi_cell(0, 3.5, _latin1(text("exact_note", lang)))
     return bytes(doc.output())
 
 
 def summary_pdf(fortnight: Fortnight, lang: str = "es") -> bytes:
     """The association's summary: one line per producer and the TOTAL, as statements.csv."""
-    from hub.payments.statements import _csv_row
-
-    t, x = TEXTS[lang], EXTRA[lang]
+    check_language(lang)
     doc = _Doc()
     if fortnight.pricing.association:
         doc.text_line(fortnight.pricing.association, size=12, bold=True)
-    doc.text_line(x["summary_title"].format(period=fortnight.period), size=13, bold=True, h=7)
+    doc.text_line(text("pdf_summary_title", lang, period=fortnight.period), size=13, bold=True, h=7)
     period = fortnight.period
-    doc.text_line(t["table_title"].format(period=period, first=_date(period.first_day(), t),
-                                          last=_date(period.last_day(), t), currency=fortnight.pricing.currency))
-    header = [t[f"col_{n}"] for n in ("producer", "deliveries", "rejected", "liters", "solids", "gross", "fees",
-                                       "deductions", "carried_over", "net")]
-    rows = [header] + [[str(c) or "-" for c in _csv_row(str(period), r)[1:]] for r in (*fortnight.rows, fortnight.total)]
+    doc.text_line(text("table_title", lang, period=period, first=format_date(period.first_day(), lang),
+                       last=format_date(period.last_day(), lang), currency=fortnight.pricing.currency))
+    rows = [table_header(lang)] + [table_cells(str(period), r) for r in (*fortnight.rows, fortnight.total)]
     doc.table(rows, [24, 14, 16, 18, 12, 18, 16, 18, 22, 18], size=7)
     return bytes(doc.output())
 
 
-def reconciliation_pdf(rec, lang: str = "es") -> bytes:
-    from hub.payments.reconcile import TEXTS as RTEXTS
-    from hub.payments.reconcile import reconciliation_rows
-
+def reconciliation_pdf(rec: Reconciliation, lang: str = "es") -> bytes:
+    """The reconciliation with the buyer on one page: the table, then the alerts."""
+    check_language(lang)
     rows, notes = reconciliation_rows(rec, lang)
     doc = _Doc()
-    doc.text_line(RTEXTS[lang]["title"].format(period=rec.period), size=13, bold=True, h=7)
+    doc.text_line(text("reconcile_title", lang, period=rec.period), size=13, bold=True, h=7)
     doc.ln(2)
     doc.table(rows, [60, 28, 28, 28, 20], size=9)
     doc.ln(3)

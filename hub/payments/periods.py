@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hub.errors import UserError
+from hub.payments.errors import PaymentsError
 
 _PERIOD_TEXT = re.compile(r"(\d{4})-(\d{2})-([12])")
 SECOND_HALF_FIRST_DAY = 16
@@ -37,13 +37,13 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        """Read ``"2026-11-1"`` or ``"2026-11-2"``; UserError on anything else."""
+        """Read ``"2026-11-1"`` or ``"2026-11-2"``; PaymentsError on anything else."""
         match = _PERIOD_TEXT.fullmatch(text.strip())
         if match:
             year, month, half = (int(group) for group in match.groups())
             if 1 <= month <= 12 and 1 <= year <= 9998:
                 return cls(year, month, half)
-        raise UserError(
+        raise PaymentsError(
             f"period {text!r}: expected YYYY-MM-1 (days 1-15) or YYYY-MM-2 "
             f"(day 16 to month end), e.g. 2026-11-1"
         )

@@ -1,9 +1,11 @@
 """The association's pricing file and the price of one delivery.
 
 The file (TOML, see contracts.md) names a price *scheme* and its parameters.
-Schemes are data: each is a small frozen class that knows its keys and its
-price formula, registered in `SCHEMES` by the name used in the file, so that
-a new scheme is one class and one entry, not an ``if`` in the engine.
+Schemes are data: each is a small frozen class that knows its keys, its
+rate, the quantity the rate multiplies (litres or kg of solids) and what
+its rate depends on (``rate_key``, for the vectorised engine), registered
+in `SCHEMES` by the name used in the file, so that a new scheme is one
+class and one entry, not an ``if`` in either engine (see `PriceScheme`).
 ``solids_bonus`` (the default), ``per_kg_solids`` and ``fat_snf_chart``.
 """
 
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import tomllib
 from bisect import bisect_right
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.errors import UserError
+from hub.payments.errors import PaymentsError
 from hub.payments.money import EXACT, ZERO, parse_decimal, round_half_up
 
 DEFAULT_TIMEZONE = "America/Lima"
@@ -48,8 +51,8 @@ class _Table:
             parts.append(key)
         return f"{self._path}: {' '.join(parts)}" if parts else str(self._path)
 
-    def error(self, key: str | None, reason: str) -> UserError:
-        return UserError(f"{self.where(key)}: {reason}")
+    def error(self, key: str | None, reason: str) -> PaymentsError:
+        return PaymentsError(f"{self.where(key)}: {reason}")
 
     def _get(self, key: str, default: Any) -> Any:
         self._read.add(key)
@@ -66,8 +69,8 @@ class _Table:
         self._data = {**self._data, marker: value}
         try:
             return self.decimal(marker, REQUIRED, minimum, maximum)
-        except UserError as exc:
-            raise UserError(str(exc).replace(marker, key)) from None
+        except PaymentsError as exc:
+            raise PaymentsError(str(exc).replace(marker, key)) from None
         finally:
             self._data.pop(marker, None)
             self._read.discard(marker)
@@ -124,7 +127,7 @@ class _Table:
         value = self._data.get(key)
         if value is None:
             if required:
-                raise UserError(f"{self._path}: [{name}]: missing table (required)")
+                raise PaymentsError(f"{self._path}: [{name}]: missing table (required)")
             return None
         if not isinstance(value, dict):
             raise self.error(key, f"must be a table [{name}], not {value!r}")
@@ -138,20 +141,32 @@ class _Table:
 
 
 class PriceScheme(Protocol):
-    """What the engine needs from a scheme: a rate per unit, and the unit.
+    """What both engines need from a scheme: a rate, the quantity it is per, and a price key.
 
     ``unit`` is ``"L"`` (the rate is per litre) or ``"kg_solids"`` (per kg
     of total solids). ``rate`` gets the delivery's total solids and fat, both
     already rounded half-up to two decimals (as printed on the receipt), and
-    returns the quality rate, never below zero. ``needs`` names the delivery
-    fields the scheme cannot price without.
+    returns the quality rate, never below zero. ``quantity`` is what the rate
+    multiplies for one accepted delivery, in ``unit`` (litres, or kg of
+    solids); it raises ValueError when the delivery lacks a measure it needs.
+    ``needs`` names the delivery fields the scheme cannot price without.
+
+    The vectorised engine (`hub.payments.fast`) prices each distinct
+    ``rate_key(solids_pct, fat_pct)`` once and multiplies by ``quantity``:
+    a scheme sets ``vectorised = True`` only when its rate depends on
+    nothing but that key. Any other scheme is priced by the Decimal engine.
     """
 
     name: ClassVar[str]
     unit: ClassVar[str]
     needs: ClassVar[tuple[str, ...]]
+    vectorised: ClassVar[bool]
 
     def rate(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Decimal: ...
+
+    def rate_key(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Hashable: ...
+
+    def quantity(self, liters: Decimal, weight_kg: Decimal | None, solids_pct: Decimal) -> Decimal: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +181,7 @@ class SolidsBonus:
     name: ClassVar[str] = "solids_bonus"
     unit: ClassVar[str] = "L"
     needs: ClassVar[tuple[str, ...]] = ("solids_pct",)
+    vectorised: ClassVar[bool] = True
 
     base_per_liter: Decimal
     bonus_per_tenth: Decimal
@@ -197,6 +213,12 @@ class SolidsBonus:
     def rate(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Decimal:
         return self.price_per_liter(solids_pct)
 
+    def rate_key(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Hashable:
+        return solids_pct
+
+    def quantity(self, liters: Decimal, weight_kg: Decimal | None, solids_pct: Decimal) -> Decimal:
+        return liters
+
 
 @dataclass(frozen=True, slots=True)
 class PerKgSolids:
@@ -209,6 +231,7 @@ class PerKgSolids:
     name: ClassVar[str] = "per_kg_solids"
     unit: ClassVar[str] = "kg_solids"
     needs: ClassVar[tuple[str, ...]] = ("solids_pct",)
+    vectorised: ClassVar[bool] = True
 
     price_per_kg_solids: Decimal
     kg_per_liter: Decimal | None = None
@@ -222,6 +245,22 @@ class PerKgSolids:
 
     def rate(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Decimal:
         return self.price_per_kg_solids
+
+    def rate_key(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Hashable:
+        return ()  # one rate for all milk: the quality is in the quantity
+
+    def kg(self, liters: Decimal, weight_kg: Decimal | None) -> Decimal | None:
+        """The kg priced: as weighed, else litres × ``kg_per_liter`` (None if neither)."""
+        if weight_kg is not None:
+            return weight_kg
+        return None if self.kg_per_liter is None else liters * self.kg_per_liter
+
+    def quantity(self, liters: Decimal, weight_kg: Decimal | None, solids_pct: Decimal) -> Decimal:
+        """kg of total solids: kg × TS/100."""
+        kg = self.kg(liters, weight_kg)
+        if kg is None:
+            raise ValueError(f"scheme {self.name} needs weight_kg (or set kg_per_liter in [price])")
+        return kg * solids_pct.scaleb(-2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +277,7 @@ class FatSnfChart:
     name: ClassVar[str] = "fat_snf_chart"
     unit: ClassVar[str] = "L"
     needs: ClassVar[tuple[str, ...]] = ("solids_pct", "fat_pct")
+    vectorised: ClassVar[bool] = True
 
     fat_bands: tuple[Decimal, ...]
     snf_bands: tuple[Decimal, ...]
@@ -276,6 +316,12 @@ class FatSnfChart:
         if i < 0 or j < 0:
             return self.below_chart_per_liter
         return self.rates[i][j]
+
+    def rate_key(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Hashable:
+        return (solids_pct, fat_pct)
+
+    def quantity(self, liters: Decimal, weight_kg: Decimal | None, solids_pct: Decimal) -> Decimal:
+        return liters
 
 
 # Scheme name in the pricing file -> class reading its keys from [price].
@@ -324,14 +370,6 @@ class DeliveryPrice:
     quantity: Decimal = ZERO
 
 
-def kg_of(pricing: Pricing, liters: Decimal, weight_kg: Decimal | None) -> Decimal | None:
-    """The kg a per-kg scheme prices: as weighed, else litres × ``kg_per_liter`` (None if neither)."""
-    if weight_kg is not None:
-        return weight_kg
-    factor = getattr(pricing.scheme, "kg_per_liter", None)
-    return None if factor is None else liters * factor
-
-
 def is_chilled(pricing: Pricing, milk_temp_c: Decimal | None) -> bool:
     """Whether a delivery earns the chilled-milk bonus (unknown temperature: no)."""
     return (
@@ -340,6 +378,42 @@ def is_chilled(pricing: Pricing, milk_temp_c: Decimal | None) -> bool:
         and milk_temp_c is not None
         and milk_temp_c <= pricing.chilled_max_temp_c
     )
+
+
+def round_pct(pct: Decimal) -> Decimal:
+    """A percentage (TS, fat) as priced: half-up to two decimals, as printed on the receipt."""
+    return round_half_up(pct, SOLIDS_PLACES)
+
+
+def priced_measures(
+    pricing: Pricing,
+    solids_pct: Decimal | None,
+    fat_pct: Decimal | None,
+    rounded: Callable[[Decimal], Decimal] = round_pct,
+) -> tuple[Decimal, Decimal | None]:
+    """TS and fat of an accepted delivery as priced: rounded half-up to two decimals.
+
+    Raises ValueError when the delivery lacks TS, or fat that the scheme
+    needs. ``rounded`` is `round_pct` or a cached equivalent (the vectorised
+    engine rounds the same few values again and again).
+    """
+    if solids_pct is None:
+        raise ValueError("an accepted delivery needs solids_pct to be priced")
+    fat = None if fat_pct is None else rounded(fat_pct)
+    if fat is None and "fat_pct" in pricing.scheme.needs:
+        raise ValueError(f"scheme {pricing.scheme.name} needs fat_pct")
+    return rounded(solids_pct), fat
+
+
+def chilled_bonus(pricing: Pricing, chilled: bool) -> Decimal:
+    """The chilled bonus per litre a delivery earns (0 when not chilled)."""
+    return pricing.chilled_bonus_per_liter if chilled else ZERO
+
+
+def shown_rate(pricing: Pricing, rate: Decimal, chilled: bool) -> Decimal:
+    """The rate printed beside a delivery: with a per-litre scheme the chilled bonus
+    (also per litre) is part of it; with any other unit it is paid on top."""
+    return rate + chilled_bonus(pricing, chilled) if pricing.scheme.unit == "L" else rate
 
 
 def price_delivery(
@@ -354,43 +428,35 @@ def price_delivery(
     """Price one delivery of ``liters`` L with total solids ``solids_pct`` %.
 
     This is the whole per-delivery rule of payments.md in one place; the
-    vectorised engine must give the same ``value`` for every delivery.
-    Rejected deliveries are worth 0. The chilled bonus is added after the
-    quality price is floored at zero: it pays for the cold chain, which was
-    kept even when the milk was poor. Raises ValueError when the scheme
-    lacks a measure it needs (the engine names the delivery).
+    vectorised engine must give the same ``value`` for every delivery:
+    value = quantity × rate + litres × chilled bonus. Rejected deliveries
+    are worth 0. The chilled bonus is added after the quality price is
+    floored at zero: it pays for the cold chain, which was kept even when
+    the milk was poor. Raises ValueError when the scheme lacks a measure it
+    needs (the engine names the delivery).
     """
     scheme = pricing.scheme
-    rounded = None if solids_pct is None else round_half_up(solids_pct, SOLIDS_PLACES)
     if not accepted:
+        rounded = None if solids_pct is None else round_pct(solids_pct)
         return DeliveryPrice(rounded, ZERO, ZERO, False, scheme.unit, ZERO)
-    if rounded is None:
-        raise ValueError("an accepted delivery needs solids_pct to be priced")
-    fat = None if fat_pct is None else round_half_up(fat_pct, SOLIDS_PLACES)
-    if fat is None and "fat_pct" in scheme.needs:
-        raise ValueError(f"scheme {scheme.name} needs fat_pct")
+    rounded, fat = priced_measures(pricing, solids_pct, fat_pct)
     with localcontext(EXACT):
         rate = scheme.rate(rounded, fat)
         chilled = is_chilled(pricing, milk_temp_c)
-        bonus = pricing.chilled_bonus_per_liter if chilled else ZERO
-        if scheme.unit == "L":
-            return DeliveryPrice(rounded, rate + bonus, liters * (rate + bonus), chilled, "L", liters)
-        kg = kg_of(pricing, liters, weight_kg)
-        if kg is None:
-            raise ValueError(f"scheme {scheme.name} needs weight_kg (or set kg_per_liter in [price])")
-        kg_solids = kg * rounded.scaleb(-2)
-        return DeliveryPrice(rounded, rate, kg_solids * rate + liters * bonus, chilled, "kg_solids", kg_solids)
+        quantity = scheme.quantity(liters, weight_kg, rounded)
+        value = quantity * rate + liters * chilled_bonus(pricing, chilled)
+        return DeliveryPrice(rounded, shown_rate(pricing, rate, chilled), value, chilled, scheme.unit, quantity)
 
 
 def load_pricing(path: Path | str) -> Pricing:
-    """Read and check a pricing TOML file; UserError naming the file and key."""
+    """Read and check a pricing TOML file; PaymentsError naming the file and key."""
     try:
         with open(path, "rb") as file:
             data = tomllib.load(file)
     except OSError as exc:
-        raise UserError(f"{path}: cannot read pricing file: {exc.strerror}") from None
+        raise PaymentsError(f"{path}: cannot read pricing file: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+        raise PaymentsError(f"{path}: not valid TOML: {exc}") from None
     return pricing_from_dict(data, path)
 
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from hub.errors import UserError
-from hub.payments.engine import Fortnight
+from hub.payments.csvio import FieldError, decimal_field, read_rows
+from hub.payments.engine import TOTAL, Fortnight, ProducerRow
+from hub.payments.errors import PaymentsError
+from hub.payments.files import write_text_atomic
+from hub.payments.format import align, check_language, text
 from hub.payments.money import ZERO, format_2dp, mean_half_up
 from hub.payments.periods import Period
-from hub.payments.records import _decimal, _FieldError, _read_rows
+from hub.payments.pricing import load_pricing
 
 BUYER_COLUMNS = ("period", "liters", "avg_solids_pct", "amount")
 RECONCILE_COLUMNS = ("period", "measure", "center", "buyer", "difference", "difference_pct", "flag")
@@ -36,29 +39,29 @@ class BuyerStatement:
 
 
 def read_buyer_csv(path: Path | str, period: Period) -> BuyerStatement:
-    """The row of ``period`` in a buyer statement CSV; UserError naming file, row and field."""
+    """The row of ``period`` in a buyer statement CSV; PaymentsError naming file, row and field."""
     found: BuyerStatement | None = None
-    for row_number, values in _read_rows(path, BUYER_COLUMNS):
+    for row_number, values in read_rows(path, BUYER_COLUMNS):
         try:
             try:
                 row_period = Period.parse(values["period"])
-            except UserError as exc:
-                raise _FieldError("period", str(exc)) from None
+            except PaymentsError as exc:
+                raise FieldError("period", str(exc)) from None
             statement = BuyerStatement(
                 period=row_period,
-                liters=_decimal(values, "liters", minimum=ZERO),
-                avg_solids_pct=(_decimal(values, "avg_solids_pct", ZERO, Decimal(100))
+                liters=decimal_field(values, "liters", minimum=ZERO),
+                avg_solids_pct=(decimal_field(values, "avg_solids_pct", ZERO, Decimal(100))
                                 if values["avg_solids_pct"] else None),
-                amount=_decimal(values, "amount", minimum=ZERO),
+                amount=decimal_field(values, "amount", minimum=ZERO),
             )
-        except _FieldError as exc:
-            raise UserError(f"{path}: row {row_number}, {exc}") from None
+        except FieldError as exc:
+            raise PaymentsError(f"{path}: row {row_number}, {exc}") from None
         if row_period == period:
             if found is not None:
-                raise UserError(f"{path}: row {row_number}, field period: period {period} appears twice")
+                raise PaymentsError(f"{path}: row {row_number}, field period: period {period} appears twice")
             found = statement
     if found is None:
-        raise UserError(f"{path}: no row for period {period}")
+        raise PaymentsError(f"{path}: no row for period {period}")
     return found
 
 
@@ -138,74 +141,41 @@ def reconciliation_csv_text(rec: Reconciliation) -> str:
     return buffer.getvalue()
 
 
-TEXTS = {
-    "es": {
-        "title": "CONCILIACIÓN CON EL COMPRADOR, QUINCENA {period}",
-        "head": ("", "Centro", "Comprador", "Diferencia", "%"),
-        "liters": "Litros (merma)",
-        "avg_solids_pct": "Sólidos totales %",
-        "amount": "Importe {currency} (margen)",
-        "SHRINKAGE": "ALERTA: merma {pct} % mayor que el límite de {limit} %",
-        "NEGATIVE_MARGIN": "ALERTA: el comprador pagó menos que el bruto pagado a los productores",
-        "ok": "Merma dentro del límite de {limit} %.",
-    },
-    "en": {
-        "title": "RECONCILIATION WITH THE BUYER, FORTNIGHT {period}",
-        "head": ("", "Center", "Buyer", "Difference", "%"),
-        "liters": "Liters (shrinkage)",
-        "avg_solids_pct": "Total solids %",
-        "amount": "Amount {currency} (margin)",
-        "SHRINKAGE": "ALERT: shrinkage {pct} % above the limit of {limit} %",
-        "NEGATIVE_MARGIN": "ALERT: the buyer paid less than the gross paid to producers",
-        "ok": "Shrinkage within the limit of {limit} %.",
-    },
-}
-
-
 def reconciliation_rows(rec: Reconciliation, lang: str = "es") -> tuple[list[list[str]], list[str]]:
     """The table (header first) and the alert lines, translated."""
-    t = TEXTS[lang]
-    rows = [list(t["head"])]
+    check_language(lang)
+    rows = [["", *(text(f"reconcile_head_{name}", lang) for name in ("center", "buyer", "difference", "pct"))]]
     for line in rec.lines:
-        rows.append([t[line.measure].format(currency=rec.currency), _cell(line.center), _cell(line.buyer),
-                     _cell(line.difference), _cell(line.difference_pct)])
+        rows.append([text(f"reconcile_{line.measure}", lang, currency=rec.currency), _cell(line.center),
+                     _cell(line.buyer), _cell(line.difference), _cell(line.difference_pct)])
     notes = []
     for line in rec.lines:
         if line.flag:
-            notes.append(t[line.flag].format(pct=_cell(line.difference_pct), limit=rec.max_shrinkage_pct))
+            notes.append(text(f"reconcile_{line.flag.lower()}", lang, pct=_cell(line.difference_pct),
+                              limit=rec.max_shrinkage_pct))
     if not rec.shrinkage_flagged:
-        notes.append(t["ok"].format(limit=rec.max_shrinkage_pct))
+        notes.append(text("reconcile_ok", lang, limit=rec.max_shrinkage_pct))
     return rows, notes
 
 
 def render_reconciliation(rec: Reconciliation, lang: str = "es") -> str:
-    from hub.payments.statements import _align
-
+    """reconciliation.txt: the title, the aligned table, then the alerts."""
     rows, notes = reconciliation_rows(rec, lang)
-    return "\n".join([TEXTS[lang]["title"].format(period=rec.period), "", *_align(rows), "", *notes]) + "\n"
+    return "\n".join([text("reconcile_title", lang, period=rec.period), "", *align(rows), "", *notes]) + "\n"
 
 
-def write_reconciliation(out_dir: Path, rec: Reconciliation, lang: str = "es", pdf: bool = True) -> None:
-    """``reconciliation.csv``, ``reconciliation.txt`` and (``pdf``) ``reconciliation.pdf`` in ``out_dir``."""
-    from hub.payments.files import write_bytes_atomic, write_text_atomic
-
+def write_reconciliation_text(out_dir: Path, rec: Reconciliation, lang: str = "es") -> None:
+    """``reconciliation.csv`` and ``reconciliation.txt`` in ``out_dir`` (the PDF: `hub.payments.report`)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
+        raise PaymentsError(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
     write_text_atomic(out_dir / "reconciliation.csv", reconciliation_csv_text(rec))
     write_text_atomic(out_dir / "reconciliation.txt", render_reconciliation(rec, lang))
-    if pdf:
-        from hub.payments.pdf import reconciliation_pdf
-
-        write_bytes_atomic(out_dir / "reconciliation.pdf", reconciliation_pdf(rec, lang))
 
 
 def fortnight_from_statements(statements_csv: str, pricing_path: str) -> Fortnight:
     """A closed period's TOTAL (from its frozen statements.csv) as a Fortnight, for `reconcile`."""
-    from hub.payments.engine import TOTAL, ProducerRow
-    from hub.payments.pricing import load_pricing
-
     rows = list(csv.DictReader(io.StringIO(statements_csv)))
     t = next(r for r in rows if r["producer"] == TOTAL)
     total = ProducerRow(TOTAL, int(t["deliveries"]), int(t["rejected"]), Decimal(t["liters"]),

@@ -1,7 +1,7 @@
 """Deliveries and advances: the plain records the payment engine works on, and their CSV files.
 
 Both files are described in contracts.md. Reading checks every row and stops
-at the first bad one with a `UserError` naming the file, the row (the line
+at the first bad one with a `PaymentsError` naming the file, the row (the line
 number, the header being row 1) and the field, e.g.
 ``deliveries.csv: row 7, field liters: negative value '-3'``.
 """
@@ -10,24 +10,32 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.errors import UserError
+from hub.payments.csvio import (
+    FieldError,
+    boolean_field,
+    decimal_field,
+    optional_decimal_field,
+    optional_text_field,
+    read_rows,
+    text_field,
+    timestamp_field,
+)
+from hub.payments.errors import PaymentsError
 from hub.payments.files import write_text_atomic
-from hub.payments.money import parse_decimal, round_half_up
+from hub.payments.money import round_half_up
 from hub.payments.periods import Period
 
 DELIVERY_REQUIRED = ("id", "producer", "ts", "liters", "solids_pct", "accepted")
 DELIVERY_OPTIONAL = ("milk_temp_c", "center", "station", "weight_kg", "fat_pct", "reject_reason", "receipt_code")
 DELIVERY_COLUMNS = DELIVERY_REQUIRED + DELIVERY_OPTIONAL
 ADVANCE_COLUMNS = ("producer", "kind", "amount", "installments", "first_period")
-
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,150 +79,45 @@ class Advance:
     first_period: Period
 
 
-class _FieldError(Exception):
-    """A bad value; the reader adds the file and row to the message."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"field {field}: {reason}")
-
-
-def _read_rows(path: Path | str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(row number, {column: text})`` for each non-blank data row of a CSV.
-
-    Values are stripped of surrounding blanks; optional columns that the
-    file lacks are absent from the dict.
-    """
-    try:
-        # utf-8-sig: spreadsheets on Windows start CSV files with a BOM.
-        file = open(path, encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    with file:
-        reader = csv.reader(file)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise UserError(f"{path}: empty file (a header row is required)")
-            header = [name.strip() for name in header]
-            for index, name in enumerate(header):
-                if name and name in header[:index]:
-                    raise UserError(f"{path}: row 1: column {name!r} appears twice")
-            missing = [name for name in required if name not in header]
-            if missing:
-                raise UserError(
-                    f"{path}: row 1: missing column(s) {', '.join(missing)} "
-                    f"(required: {', '.join(required)})"
-                )
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) < len(header) or any(cell.strip() for cell in row[len(header) :]):
-                    raise UserError(
-                        f"{path}: row {reader.line_num}: expected {len(header)} fields, found {len(row)}"
-                    )
-                yield reader.line_num, {name: cell.strip() for name, cell in zip(header, row) if name}
-        except csv.Error as exc:
-            raise UserError(f"{path}: row {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError:
-            # Decoding runs ahead of the csv reader, so no row number is exact here.
-            raise UserError(f"{path}: not UTF-8 text (save the file as CSV UTF-8)") from None
-
-
-def _text(values: dict[str, str], field: str) -> str:
-    text = values[field]
-    if not text:
-        raise _FieldError(field, "empty")
-    return text
-
-
-def _optional_text(values: dict[str, str], field: str) -> str | None:
-    return values.get(field) or None
-
-
-def _decimal(
-    values: dict[str, str], field: str, minimum: Decimal | None = None, maximum: Decimal | None = None
-) -> Decimal:
-    text = values[field]
-    if not text:
-        raise _FieldError(field, "empty")
-    try:
-        number = parse_decimal(text)
-    except ValueError as exc:
-        raise _FieldError(field, str(exc)) from None
-    if minimum is not None and number < minimum:
-        reason = "negative value" if minimum == 0 else f"below {minimum}:"
-        raise _FieldError(field, f"{reason} {text!r}")
-    if maximum is not None and number > maximum:
-        raise _FieldError(field, f"above {maximum}: {text!r}")
-    return number
-
-
-def _optional_decimal(
-    values: dict[str, str], field: str, minimum: Decimal | None = None, maximum: Decimal | None = None
-) -> Decimal | None:
-    if not values.get(field):
-        return None
-    return _decimal(values, field, minimum, maximum)
-
-
-def _timestamp(values: dict[str, str], field: str) -> datetime:
-    text = _text(values, field)
-    try:
-        ts = datetime.fromisoformat(text)
-    except ValueError:
-        raise _FieldError(field, f"not an ISO 8601 time: {text!r}") from None
-    if ts.utcoffset() is None:
-        raise _FieldError(field, f"no UTC offset in {text!r} (write e.g. 2026-11-15T06:30:00-05:00)")
-    return ts
-
-
-def _boolean(values: dict[str, str], field: str) -> bool:
-    text = values[field]
-    try:
-        return _BOOLEANS[text.lower()]
-    except KeyError:
-        raise _FieldError(field, f"expected true or false, not {text!r}") from None
-
-
 _PERCENT = (Decimal(0), Decimal(100))
 
 
 def _delivery_from_row(values: dict[str, str]) -> Delivery:
-    accepted = _boolean(values, "accepted")
+    accepted = boolean_field(values, "accepted")
     if accepted or values["solids_pct"]:
-        solids_pct: Decimal | None = _decimal(values, "solids_pct", *_PERCENT)
+        solids_pct: Decimal | None = decimal_field(values, "solids_pct", *_PERCENT)
     else:
         solids_pct = None  # rejected before analysis
     return Delivery(
-        id=_text(values, "id"),
-        producer=_text(values, "producer"),
-        ts=_timestamp(values, "ts"),
-        liters=_decimal(values, "liters", minimum=Decimal(0)),
+        id=text_field(values, "id"),
+        producer=text_field(values, "producer"),
+        ts=timestamp_field(values, "ts"),
+        liters=decimal_field(values, "liters", minimum=Decimal(0)),
         solids_pct=solids_pct,
         accepted=accepted,
-        milk_temp_c=_optional_decimal(values, "milk_temp_c"),
-        center=_optional_text(values, "center"),
-        station=_optional_text(values, "station"),
-        weight_kg=_optional_decimal(values, "weight_kg", minimum=Decimal(0)),
-        fat_pct=_optional_decimal(values, "fat_pct", *_PERCENT),
-        reject_reason=_optional_text(values, "reject_reason"),
-        receipt_code=_optional_text(values, "receipt_code"),
+        milk_temp_c=optional_decimal_field(values, "milk_temp_c"),
+        center=optional_text_field(values, "center"),
+        station=optional_text_field(values, "station"),
+        weight_kg=optional_decimal_field(values, "weight_kg", minimum=Decimal(0)),
+        fat_pct=optional_decimal_field(values, "fat_pct", *_PERCENT),
+        reject_reason=optional_text_field(values, "reject_reason"),
+        receipt_code=optional_text_field(values, "receipt_code"),
     )
 
 
 def read_deliveries_csv(path: Path | str) -> list[Delivery]:
-    """Read a deliveries CSV (contracts.md) in file order; UserError on the first bad row."""
+    """Read a deliveries CSV (contracts.md) in file order; PaymentsError on the first bad row."""
     deliveries: list[Delivery] = []
     first_row_of: dict[str, int] = {}
-    for row_number, values in _read_rows(path, DELIVERY_REQUIRED):
+    for row_number, values in read_rows(path, DELIVERY_REQUIRED):
         try:
             delivery = _delivery_from_row(values)
             if delivery.id in first_row_of:
                 # The id is what makes a retried delivery count once; two rows
                 # with one id would be paid twice.
-                raise _FieldError("id", f"duplicate id {delivery.id!r} (first on row {first_row_of[delivery.id]})")
-        except _FieldError as exc:
-            raise UserError(f"{path}: row {row_number}, {exc}") from None
+                raise FieldError("id", f"duplicate id {delivery.id!r} (first on row {first_row_of[delivery.id]})")
+        except FieldError as exc:
+            raise PaymentsError(f"{path}: row {row_number}, {exc}") from None
         first_row_of[delivery.id] = row_number
         deliveries.append(delivery)
     return deliveries
@@ -255,21 +158,21 @@ def write_deliveries_csv(path: Path | str, deliveries: Iterable[Delivery], tz: Z
 
 
 def _advance_from_row(values: dict[str, str]) -> Advance:
-    amount = _decimal(values, "amount", minimum=Decimal(0))
+    amount = decimal_field(values, "amount", minimum=Decimal(0))
     if amount == 0:
-        raise _FieldError("amount", f"must be above zero: {values['amount']!r}")
+        raise FieldError("amount", f"must be above zero: {values['amount']!r}")
     if amount != round_half_up(amount):
-        raise _FieldError("amount", f"more than two decimals: {values['amount']!r}")
+        raise FieldError("amount", f"more than two decimals: {values['amount']!r}")
     installments_text = values["installments"]
     if installments_text not in ("1", "2"):
-        raise _FieldError("installments", f"expected 1 or 2, not {installments_text!r}")
+        raise FieldError("installments", f"expected 1 or 2, not {installments_text!r}")
     try:
-        first_period = Period.parse(_text(values, "first_period"))
-    except UserError as exc:
-        raise _FieldError("first_period", str(exc)) from None
+        first_period = Period.parse(text_field(values, "first_period"))
+    except PaymentsError as exc:
+        raise FieldError("first_period", str(exc)) from None
     return Advance(
-        producer=_text(values, "producer"),
-        kind=_text(values, "kind"),
+        producer=text_field(values, "producer"),
+        kind=text_field(values, "kind"),
         amount=amount,
         installments=int(installments_text),
         first_period=first_period,
@@ -279,9 +182,9 @@ def _advance_from_row(values: dict[str, str]) -> Advance:
 def read_advances_csv(path: Path | str) -> list[Advance]:
     """Read an advances CSV (``producer, kind, amount, installments, first_period``)."""
     advances: list[Advance] = []
-    for row_number, values in _read_rows(path, ADVANCE_COLUMNS):
+    for row_number, values in read_rows(path, ADVANCE_COLUMNS):
         try:
             advances.append(_advance_from_row(values))
-        except _FieldError as exc:
-            raise UserError(f"{path}: row {row_number}, {exc}") from None
+        except FieldError as exc:
+            raise PaymentsError(f"{path}: row {row_number}, {exc}") from None
     return advances

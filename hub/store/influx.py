@@ -2,7 +2,7 @@
 
 InfluxDB 1.x, 2.x (v1 compatibility endpoints) and 3.x all serve it. Not
 influxdb-client: its v2 write API answers 404 on InfluxDB 1.6 and its
-batching writer then only logs the failure (shared/infra.md). Here every
+batching writer then only logs the failure (docs/servers.md). Here every
 failed write raises, and the caller keeps the data and retries.
 """
 

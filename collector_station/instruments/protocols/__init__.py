@@ -1,7 +1,23 @@
-"""Instrument protocols by name; a new instrument is one new parser here."""
+"""The instrument registry: every instrument format, one module each.
+
+A module here declares its parser, what it yields, its line settings and its
+simulator frames in one `INSTRUMENT` (spec.Instrument). `INSTRUMENTS` below
+is the only list of them; `PARSERS`, `WEIGHT_FORMATS`, `ANALYSIS_FORMATS`,
+the simulator's formats, the CLI's choices and the config's checks are all
+read from it. Adding an instrument: docs/instruments.md.
+"""
 
 from __future__ import annotations
 
+from collector_station.instruments.protocols import (
+    ad,
+    bridge,
+    ekomilk,
+    lactoscan,
+    sics,
+    simple,
+    toledo,
+)
 from collector_station.instruments.protocols.ad import ADParser
 from collector_station.instruments.protocols.base import (
     Analysis,
@@ -10,47 +26,67 @@ from collector_station.instruments.protocols.base import (
     LineParser,
     ParseError,
     Parser,
+    ParserBug,
     Status,
     Volume,
     Weight,
     event_to_json,
 )
-from collector_station.instruments.protocols.bridge import BridgeParser, LoadCellCalibration
+from collector_station.instruments.protocols.bridge import (
+    BridgeParser,
+    LoadCellCalibration,
+)
 from collector_station.instruments.protocols.ekomilk import EkomilkParser
 from collector_station.instruments.protocols.lactoscan import LactoscanParser
 from collector_station.instruments.protocols.sics import SicsParser
 from collector_station.instruments.protocols.simple import SimpleScaleParser
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    MilkSample,
+    ScaleDisplay,
+)
 from collector_station.instruments.protocols.toledo import ToledoParser
 
-PARSERS: dict[str, type] = {cls.name: cls for cls in (
-    ADParser, SicsParser, ToledoParser, SimpleScaleParser, BridgeParser, LactoscanParser,
-    EkomilkParser)}
+# The order is detect_format's tie-break (the common ones first) and the
+# order formats are listed in messages and `--help`.
+INSTRUMENTS: dict[str, Instrument] = {m.INSTRUMENT.name: m.INSTRUMENT for m in (
+    ad, sics, toledo, simple, bridge, lactoscan, ekomilk)}
 
-# Which parsers give weights and which give analyses (config checks the
+PARSERS: dict[str, type[Parser]] = {name: i.parser for name, i in INSTRUMENTS.items()}
+
+# Which formats give weights and which give analyses (config checks the
 # scale and the densimeter get a fitting one).
-WEIGHT_FORMATS = ("ad", "sics", "toledo", "simple", "bridge")
-ANALYSIS_FORMATS = ("bridge", "lactoscan", "ekomilk")
+WEIGHT_FORMATS = tuple(name for name, i in INSTRUMENTS.items() if i.weighs)
+ANALYSIS_FORMATS = tuple(name for name, i in INSTRUMENTS.items() if i.analyses)
+
+
+def instrument(name: str) -> Instrument:
+    """The registry entry of a format; ValueError naming the known ones."""
+    try:
+        return INSTRUMENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown format {name!r} (known: {', '.join(sorted(INSTRUMENTS))}, auto)") from None
 
 
 def make_parser(name: str) -> Parser:
-    try:
-        return PARSERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown format {name!r} (known: {', '.join(sorted(PARSERS))}, auto)") from None
+    """A fresh parser for a format; ValueError naming the known ones."""
+    return instrument(name).parser()
 
 
 def detect_format(data: bytes) -> str | None:
     """Guess the format of a capture: the parser that decodes most frames.
 
     A wrong parser turns most frames into errors, so frames minus errors
-    ranks them; ties go to the order of PARSERS (the common ones first).
+    ranks them (a parser bug counts as an error); ties go to the order of
+    INSTRUMENTS (the common ones first).
     """
     best, best_score = None, 0.0
-    for name, cls in PARSERS.items():
-        parser = cls()
+    for name, entry in INSTRUMENTS.items():
+        parser = entry.parser()
         events = parser.feed(data) + parser.flush()
         useful = sum(1 for e in events if e.kind in ("weight", "analysis", "volume", "sample"))
-        score = useful + 0.5 * (parser.frames - useful) - parser.errors
+        score = useful + 0.5 * (parser.frames - useful) - parser.errors - parser.bugs
         if useful and score > best_score:
             best, best_score = name, score
     return best
@@ -58,19 +94,33 @@ def detect_format(data: bytes) -> str | None:
 
 __all__ = [
     "ANALYSIS_FORMATS",
+    "INSTRUMENTS",
     "PARSERS",
     "WEIGHT_FORMATS",
+    "ADParser",
     "Analysis",
+    "BridgeParser",
     "BridgeSample",
+    "EkomilkParser",
     "Event",
+    "Instrument",
+    "LactoscanParser",
     "LineParser",
+    "LineSettings",
     "LoadCellCalibration",
+    "MilkSample",
     "ParseError",
     "Parser",
+    "ParserBug",
+    "ScaleDisplay",
+    "SicsParser",
+    "SimpleScaleParser",
     "Status",
+    "ToledoParser",
     "Volume",
     "Weight",
     "detect_format",
     "event_to_json",
+    "instrument",
     "make_parser",
 ]

@@ -1,4 +1,4 @@
-"""A&D-style "header, value, unit" weight frames (shared/domain/devices.md).
+"""A&D-style "header, value, unit" weight frames (docs/instruments.md).
 
     ST,+00012.34  kg      stable
     US,NT,+000000.Kg      unstable, net
@@ -11,11 +11,23 @@ T tare, Z zero.
 
 from __future__ import annotations
 
+import random
 import re
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import Event, LineParser, ParseError, Status, Weight
+from collector_station.instruments.protocols.base import (
+    Event,
+    LineParser,
+    ParseError,
+    Status,
+    Weight,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    ScaleDisplay,
+)
 
 _VALUE = re.compile(rb"^\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]{1,3})?\s*$")
 _UNIT_KG = {b"kg": Decimal(1), b"g": Decimal("0.001"), b"lb": Decimal("0.45359237"), b"t": Decimal(1000)}
@@ -56,3 +68,20 @@ class ADParser(LineParser):
         if sign == b"-":
             value = -value
         return Weight(value, header == b"ST", "ok", mode)
+
+
+# -- simulator ---------------------------------------------------------------
+def frame(header: str, value_kg: float, mode: str = "GS") -> bytes:
+    """One A&D frame (`ST,GS,+00012.34 kg`) for simulators and tests."""
+    sign = "+" if value_kg >= 0 else "-"
+    return f"{header},{mode},{sign}{abs(value_kg):08.2f} kg\r\n".encode()
+
+
+def weight_frame(shown: ScaleDisplay, rng: random.Random) -> bytes:
+    """What an A&D indicator streams while showing `shown`."""
+    if shown.overload:
+        return b"OL,GS,+9999999 kg\r\n"
+    return frame("ST" if shown.stable else "US", shown.net_kg)
+
+
+INSTRUMENT = Instrument(ADParser, "weight", LineSettings(9600, 7, "E"), weight_frame=weight_frame)

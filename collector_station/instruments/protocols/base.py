@@ -4,7 +4,10 @@ No parser touches a port (as h11 does for HTTP): the device classes feed them
 whatever chunks the serial port returned, and tests feed them captures and
 random bytes. A parser never raises on input; anything it cannot decode
 becomes a `ParseError` event, counted in `errors`, and the parser
-resynchronises on the next frame.
+resynchronises on the next frame. An exception inside a parser is a bug,
+not line noise: it becomes a `ParserBug` event, counted in `bugs` and
+logged at ERROR with the bytes that caused it, so it cannot hide among the
+ordinary errors of a noisy line.
 
 Every parser here is chunking-independent by construction: it decides only
 on bytes it already holds and waits when it cannot yet decide, so a capture
@@ -14,9 +17,12 @@ check this for random bytes, not only valid frames).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import ClassVar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,18 @@ class ParseError:
     kind: ClassVar[str] = "error"
 
 
-Event = Weight | Volume | Analysis | Status | BridgeSample | ParseError
+@dataclass(frozen=True)
+class ParserBug:
+    """The parser raised on these bytes: a defect in this program, never the
+    instrument's fault. Logged at ERROR and counted apart from `ParseError`."""
+
+    parser: str
+    exception: str                # class name and message
+    raw: bytes = b""
+    kind: ClassVar[str] = "parser_bug"
+
+
+Event = Weight | Volume | Analysis | Status | BridgeSample | ParseError | ParserBug
 
 
 def event_to_json(event: Event) -> dict:
@@ -125,6 +142,7 @@ class Parser:
     def __init__(self) -> None:
         self.frames = 0
         self.errors = 0
+        self.bugs = 0             # exceptions inside the parser (ParserBug)
 
     def feed(self, data: bytes) -> list[Event]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -136,9 +154,17 @@ class Parser:
     def _count(self, event: Event) -> Event:
         if isinstance(event, ParseError):
             self.errors += 1
+        elif isinstance(event, ParserBug):
+            self.bugs += 1
         else:
             self.frames += 1
         return event
+
+    def _bug(self, exc: Exception, raw: bytes) -> ParserBug:
+        """An exception from the parser's own code: loud, with the bytes that caused it."""
+        log.error("parser %s raised %s on %r", self.name, exc.__class__.__name__, raw,
+                  exc_info=exc)
+        return ParserBug(self.name, f"{exc.__class__.__name__}: {exc}", raw)
 
 
 class LineParser(Parser):
@@ -178,7 +204,7 @@ class LineParser(Parser):
         try:
             return self.parse_line(line)
         except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the station
-            return ParseError(f"undecodable frame ({exc.__class__.__name__})", line)
+            return self._bug(exc, line)
 
     def parse_line(self, line: bytes) -> Event:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -207,8 +233,7 @@ class BufferParser(Parser):
             try:
                 produced = self._step()
             except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the station
-                produced = [ParseError(f"undecodable frame ({exc.__class__.__name__})",
-                                       bytes(self._buf[:32]))]
+                produced = [self._bug(exc, bytes(self._buf[:32]))]
                 self._buf.clear()
             if produced is None:
                 return events

@@ -21,11 +21,26 @@ Calibration, stability and every decision stay on the host (Klipper's rule).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import Analysis, BridgeSample, Event, LineParser, ParseError, Status, Weight
+from collector_station.instruments.protocols.base import (
+    Analysis,
+    BridgeSample,
+    Event,
+    LineParser,
+    ParseError,
+    Status,
+    Weight,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    MilkSample,
+    ScaleDisplay,
+)
 
 
 def checksum(body: bytes) -> str:
@@ -134,3 +149,31 @@ class LoadCellCalibration:
     def from_two_points(empty_raw: int, loaded_raw: int, mass_kg: Decimal) -> LoadCellCalibration:
         """The calibration from an empty reading and one with a known mass."""
         return LoadCellCalibration(Decimal(loaded_raw - empty_raw) / Decimal(mass_kg), empty_raw)
+
+
+# -- simulator ---------------------------------------------------------------
+# The simulated HX711: counts per kg and the empty platform's reading.
+SIM_COUNTS_PER_KG = 21000
+SIM_OFFSET_COUNTS = 84210
+
+
+def weight_frame(shown: ScaleDisplay, rng: random.Random) -> bytes:
+    """Raw HX711 counts with a little electrical noise; the tare is the
+    host's business (the firmware knows no kilograms)."""
+    raw = SIM_OFFSET_COUNTS + round((shown.net_kg + shown.tare_kg) * SIM_COUNTS_PER_KG) \
+        + rng.randint(-40, 40)
+    if shown.overload:
+        return frame("ERR", shown.seq, "hx711_saturated")
+    return frame("LC", shown.seq, shown.uptime_ms % 2**31, raw)
+
+
+def analysis_frame(sample: MilkSample) -> bytes:
+    """The densimeter line: density at the sample's temperature (R) or at 15 °C (C)."""
+    return frame("DEN", sample.seq, f"{sample.density_g_ml:.4f}", f"{sample.temp_c:.1f}",
+                 "C" if sample.compensated else "R")
+
+
+INSTRUMENT = Instrument(
+    BridgeParser, "both", LineSettings(115200, 8, "N"), weight_frame=weight_frame,
+    analysis_frame=analysis_frame, calibrated_on_host=True,
+    sim_config={"counts_per_kg": SIM_COUNTS_PER_KG, "offset_counts": SIM_OFFSET_COUNTS})

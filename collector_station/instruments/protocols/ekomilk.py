@@ -1,4 +1,4 @@
-"""Ekomilk analyzers in binary mode (1200 baud 8E1), shared/domain/devices.md.
+"""Ekomilk analyzers in binary mode (1200 baud 8E1), docs/instruments.md.
 
 Request: 71 bytes, first 0x08, second the command (0x06: start analysis),
 last 0x09. The analyzer acknowledges with ASCII `1`, then answers 18 bytes:
@@ -24,7 +24,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import Analysis, BufferParser, Event, ParseError, Status
+from collector_station.instruments.protocols.base import (
+    Analysis,
+    BufferParser,
+    Event,
+    ParseError,
+    Status,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    MilkSample,
+)
 
 ACK = 0x31
 END = 0x09
@@ -89,3 +100,15 @@ class EkomilkParser(BufferParser):
             snf_pct=fields["snf_pct"], added_water_pct=fields["added_water_pct"],
             freezing_point_c=-fields["freezing_point"], protein_pct=fields["protein_pct"],
             conductivity_ms_cm=fields["conductivity_ms_cm"], compensated=True))
+
+
+# -- simulator ---------------------------------------------------------------
+def analysis_frame(sample: MilkSample) -> bytes:
+    """The acknowledgement and the answer; the simulator repeats it on each request."""
+    clr = round((sample.density_g_ml - 1) * 1000, 2)
+    return bytes([ACK]) + build_answer(round(sample.fat_pct, 2), round(sample.snf_pct, 2), clr, 0,
+                                       -0.540, 3.2, 4.8, 25)
+
+
+INSTRUMENT = Instrument(EkomilkParser, "analysis", LineSettings(1200, 8, "E"),
+                        analysis_frame=analysis_frame)

@@ -1,4 +1,4 @@
-"""Lactoscan (Milkotronic) result frames, shared/domain/devices.md.
+"""Lactoscan (Milkotronic) result frames, docs/instruments.md.
 
 A result runs from the last `#` to CR, fields separated by spaces:
 
@@ -24,7 +24,18 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import Analysis, Event, LineParser, ParseError, Status
+from collector_station.instruments.protocols.base import (
+    Analysis,
+    Event,
+    LineParser,
+    ParseError,
+    Status,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    MilkSample,
+)
 
 NOTICES = {
     "CLFL": ("cleaning", "limpieza (lavado) / cleaning"),
@@ -94,3 +105,18 @@ def result_line(fat, snf, clr, lactose, salts, protein, temp, water, fp, *rest) 
     """A Lactoscan result line (simulators and tests), fields as given."""
     return ("#" + " ".join(str(x) for x in (fat, snf, clr, lactose, salts, protein, temp, water, fp,
                                             *rest)) + "\r").encode("ascii")
+
+
+# -- simulator ---------------------------------------------------------------
+def analysis_frame(sample: MilkSample) -> bytes:
+    """A result line, after a rinse notice every tenth sample as at a real bench."""
+    clr = round((sample.density_g_ml - 1) * 1000, 2)
+    rinse = b"RIN\r" if sample.seq % 10 == 0 else b""
+    return rinse + result_line(
+        f"{sample.fat_pct:.2f}", f"{sample.snf_pct:.2f}", f"{clr:.2f}", "4.20", "0.70", "3.20",
+        f"{sample.temp_c:.1f}", "0.00", "-0.540", 1, 12345, "6.65", "4.80")
+
+
+# Baud rate unconfirmed from a public source (devices.md): 9600 8N1 is common.
+INSTRUMENT = Instrument(LactoscanParser, "analysis", LineSettings(9600, 8, "N"),
+                        analysis_frame=analysis_frame)

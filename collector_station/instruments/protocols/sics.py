@@ -1,4 +1,4 @@
-"""Mettler Toledo MT-SICS replies (level 0/1), shared/domain/devices.md.
+"""Mettler Toledo MT-SICS replies (level 0/1), docs/instruments.md.
 
     S S     12.34 kg     stable weight (reply to S or SI)
     S D     12.30 kg     dynamic: the balance is still moving (reply to SI)
@@ -12,10 +12,22 @@ An MT-SICS balance only answers requests: the device polls it with `SI`.
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import Event, LineParser, ParseError, Status, Weight
+from collector_station.instruments.protocols.base import (
+    Event,
+    LineParser,
+    ParseError,
+    Status,
+    Weight,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    ScaleDisplay,
+)
 
 _UNIT_KG = {"kg": Decimal(1), "g": Decimal("0.001"), "mg": Decimal("0.000001"),
             "lb": Decimal("0.45359237"), "t": Decimal(1000)}
@@ -79,3 +91,26 @@ class SicsParser(LineParser):
                 return Status("zero_failed", {"I": "busy", "+": "upper limit", "-": "lower limit"}[status])
             return ParseError("bad MT-SICS Z reply", line)
         return ParseError("not an MT-SICS reply", line)
+
+
+# -- simulator ---------------------------------------------------------------
+def weight_frame(shown: ScaleDisplay, rng: random.Random) -> bytes:
+    """The balance's reply to `S`/`SI` while showing `shown`."""
+    if shown.overload:
+        return b"S +\r\n"
+    return f"S {'S' if shown.stable else 'D'} {shown.net_kg:10.2f} kg\r\n".encode()
+
+
+def command_reply(action: str | None, shown: ScaleDisplay, rng: random.Random) -> bytes:
+    """The balance's reply to a command, after carrying it out; `ES` when not understood."""
+    if action in ("read", "read_immediate"):
+        return weight_frame(shown, rng)
+    if action == "tare":
+        return f"T S {shown.tare_kg:10.2f} kg\r\n".encode()
+    if action == "zero":
+        return b"Z A\r\n"
+    return b"ES\r\n"
+
+
+INSTRUMENT = Instrument(SicsParser, "weight", LineSettings(9600, 8, "N"), weight_frame=weight_frame,
+                        command_reply=command_reply)

@@ -10,11 +10,23 @@ line terminator, so a frame ends at its unit, and CR/LF only separate.
 
 from __future__ import annotations
 
+import random
 import re
 from decimal import Decimal
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import BufferParser, Event, ParseError, Volume, Weight
+from collector_station.instruments.protocols.base import (
+    BufferParser,
+    Event,
+    ParseError,
+    Volume,
+    Weight,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    ScaleDisplay,
+)
 
 _FRAME = re.compile(rb"([+\-N]?)(\d{1,7}(?:\.\d{1,4})?)(=?)(kg|lt)", re.IGNORECASE)
 # What a frame can look like before its last byte has arrived: wait for more.
@@ -48,3 +60,13 @@ class SimpleScaleParser(BufferParser):
         if len(head) < _MAX_FRAME and _PREFIX.fullmatch(head):
             return None
         return self._skip(1)
+
+
+# -- simulator ---------------------------------------------------------------
+def weight_frame(shown: ScaleDisplay, rng: random.Random) -> bytes:
+    """What a milk-collection scale streams (it has no overload frame)."""
+    return f"{'+' if shown.net_kg >= 0 else '-'}{abs(shown.net_kg):07.2f}Kg\r\n".encode()
+
+
+INSTRUMENT = Instrument(SimpleScaleParser, "weight", LineSettings(9600, 8, "N"),
+                        weight_frame=weight_frame)

@@ -1,12 +1,17 @@
-"""Toledo continuous output: fixed 18-byte frames (shared/domain/devices.md).
+"""Toledo continuous output: fixed 18-byte frames (docs/instruments.md).
 
     STX SWA SWB SWC  W W W W W W  T T T T T T  CR  CHK
     0   1   2   3    4 ........9  10 ......15  16  17
 
 Each byte is masked to 7 bits (7-bit lines with a parity bit read as 8N1
 keep working). A frame is valid when the 7-bit sum of all 18 bytes is 0
-modulo 128. Decimals: 2 - (SWA mod 8), so a negative count multiplies the
-digits by a power of ten. SWB bits: 0 net, 1 negative, 2 error (over/under
+modulo 128. SWA bits 0-2 give the decimal point, code 0-7:
+
+    code     0       1       2       3        4        5        6        7
+    shows  XXXX00  XXXXX0  XXXXXX  XXXXX.X  XXXX.XX  XXX.XXX  XX.XXXX  X.XXXXX
+
+that is decimals = code - 2: codes 0 and 1 multiply the six digits by 100
+and 10 (weighbridges). SWB bits: 0 net, 1 negative, 2 error (over/under
 range), 3 motion, 4 kg (else lb).
 
 Framing is by STX and length only: a frame that fails its checks is one
@@ -16,10 +21,21 @@ a cable is plugged in costs one error, never a weight.
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from typing import ClassVar
 
-from collector_station.instruments.protocols.base import BufferParser, Event, ParseError, Weight
+from collector_station.instruments.protocols.base import (
+    BufferParser,
+    Event,
+    ParseError,
+    Weight,
+)
+from collector_station.instruments.protocols.spec import (
+    Instrument,
+    LineSettings,
+    ScaleDisplay,
+)
 
 STX, CR = 0x02, 0x0D
 FRAME_LEN = 18
@@ -35,16 +51,24 @@ def build_frame(weight_digits: int, tare_digits: int = 0, *, swa: int = 0x22, ne
                 negative: bool = False, error: bool = False, motion: bool = False,
                 kg: bool = True) -> bytes:
     """An 18-byte frame (simulators and tests). `swa` default: bit 5 set as real
-    indicators do, decimal code 2 (no decimals)."""
+    indicators do, decimal code 2 (`XXXXXX`, no decimals)."""
     swb = 0x20 | net | negative << 1 | error << 2 | motion << 3 | kg << 4
     body = (bytes([STX, swa, swb, 0x20]) + f"{weight_digits:06d}".encode()
             + f"{tare_digits:06d}".encode() + bytes([CR]))
     return body + bytes([checksum(body)])
 
 
-def swa_for_decimals(decimals: int) -> int:
-    """SWA with the decimal code giving `decimals` (2 - code), bit 5 set."""
-    return 0x20 | ((2 - decimals) & 0x07)
+def decimals(swa: int) -> int:
+    """Decimal places the SWA byte's code (bits 0-2) gives: code - 2, so -2
+    and -1 (codes 0 and 1) mean the digits are hundreds and tens."""
+    return (swa & 0x07) - 2
+
+
+def swa_for_decimals(places: int) -> int:
+    """SWA with the decimal code giving `places` (-2 to 5), bit 5 set."""
+    if not -2 <= places <= 5:
+        raise ValueError(f"a Toledo indicator shows -2 to 5 decimal places, not {places}")
+    return 0x20 | (places + 2)
 
 
 class ToledoParser(BufferParser):
@@ -91,10 +115,20 @@ class ToledoParser(BufferParser):
         mode = "net" if net else "gross"
         if error:
             return Weight(None, False, "error", mode)
-        decimals = 2 - (swa % 8)
-        value = Decimal(int(frame[4:10])).scaleb(-decimals)
+        value = Decimal(int(frame[4:10])).scaleb(-decimals(swa))
         if not kg:
             value *= LB_KG
         if negative:
             value = -value
         return Weight(value, not motion, "ok", mode)
+
+
+# -- simulator ---------------------------------------------------------------
+def weight_frame(shown: ScaleDisplay, rng: random.Random) -> bytes:
+    """What a Toledo indicator streams, two decimals (code 4, `XXXX.XX`)."""
+    return build_frame(round(abs(shown.net_kg) * 100), round(shown.tare_kg * 100),
+                       swa=swa_for_decimals(2), net=shown.tare_kg > 0,
+                       negative=shown.net_kg < 0, error=shown.overload, motion=not shown.stable)
+
+
+INSTRUMENT = Instrument(ToledoParser, "weight", LineSettings(9600, 7, "E"), weight_frame=weight_frame)

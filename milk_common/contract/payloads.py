@@ -1,0 +1,282 @@
+"""Every MQTT payload, defined once: the station builds with it, the hub validates with it.
+
+Payloads are UTF-8 JSON objects whose `schema` key names kind and version
+(`delivery/1`). The models are msgspec Structs: decoding bytes straight into
+a typed, validated object costs a few microseconds, which the hub needs at
+thousands of deliveries a second (pydantic costs ten times more). Unknown
+keys are ignored, so a station one version ahead still gets through; a new
+meaning for an existing key needs a new schema version (`delivery/2`).
+
+Documented for users in docs/payloads.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Union
+
+import msgspec
+from msgspec import Meta
+
+from milk_common.contract.ids import HASH_PATTERN, IDENT_PATTERN, PRODUCER_PATTERN, RECORD_ID_PATTERN
+from milk_common.contract.topics import parse_station_topic
+
+Ident = Annotated[str, Meta(pattern=IDENT_PATTERN)]
+ProducerCode = Annotated[str, Meta(pattern=PRODUCER_PATTERN)]
+RecordId = Annotated[str, Meta(pattern=RECORD_ID_PATTERN)]
+Hash = Annotated[str, Meta(pattern=HASH_PATTERN)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
+Pct = Annotated[float, Meta(ge=0, le=100)]
+TempC = Annotated[float, Meta(ge=-40, le=120)]
+Quantity = Annotated[float, Meta(ge=0, le=100000)]
+Count = Annotated[int, Meta(ge=0)]
+
+
+class Payload(msgspec.Struct, frozen=True, tag_field="schema", forbid_unknown_fields=False):
+    """Base of every payload: `schema` is the struct's tag."""
+
+
+class DeliveryV1(Payload, tag="delivery/1", kw_only=True):
+    """One delivery, rejected ones included; voids and corrections are new
+    records that refer to the original (`kind`, `refers_to`)."""
+    id: RecordId
+    seq: Annotated[int, Meta(ge=1)]
+    center: Ident
+    station: Ident
+    producer: ProducerCode
+    ts: AwareTime
+    liters: Quantity
+    accepted: bool
+    solids_pct: Pct | None = None
+    snf_pct: Pct | None = None
+    fat_pct: Pct | None = None
+    milk_temp_c: TempC | None = None
+    weight_kg: Quantity | None = None
+    density_15c: Annotated[float, Meta(gt=0.5, lt=2)] | None = None
+    fat_source: str | None = None
+    reject_reason: Annotated[str, Meta(max_length=200)] | None = None
+    flags: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=32)] = []
+    operator: Annotated[str, Meta(max_length=64)] = ""
+    kind: Literal["delivery", "void", "correction"] = "delivery"
+    refers_to: RecordId | None = None
+    # The seal (milk_common/integrity.py): chain hash, station signature, receipt code.
+    prev_hash: Hash | None = None
+    hash: Hash | None = None
+    hmac: Hash | None = None
+    receipt_code: Annotated[str, Meta(max_length=16)] | None = None
+    alcohol_test: Literal["pass", "fail"] | None = None
+    organoleptic: Literal["ok", "not_ok"] | None = None
+    acidity_dornic: Annotated[float, Meta(gt=0, lt=100)] | None = None
+    note: Annotated[str, Meta(max_length=200)] = ""
+
+    def __post_init__(self) -> None:
+        if self.accepted and self.solids_pct is None:
+            raise ValueError("solids_pct: an accepted delivery needs solids_pct")
+        if self.kind != "delivery" and self.refers_to is None:
+            raise ValueError(f"refers_to: a {self.kind} record needs refers_to")
+
+
+class TankSample(msgspec.Struct, frozen=True):
+    ts: AwareTime
+    temp_c: TempC | None     # None: the probe gave no valid reading
+
+
+class TankV1(Payload, tag="tank/1", kw_only=True):
+    """A batch of one tank's temperature samples."""
+    center: Ident
+    station: Ident
+    tank: Ident
+    samples: Annotated[list[TankSample], Meta(min_length=1, max_length=10000)]
+
+
+class ColdchainV1(Payload, tag="coldchain/1", kw_only=True):
+    """A tank's cold-chain state change, or an early warning (`warning`)."""
+    center: Ident
+    station: Ident
+    tank: Ident
+    ts: AwareTime
+    state: Literal["empty", "cooling", "cold", "break", "sensor_fault"]
+    reason: Annotated[str, Meta(max_length=500)] = ""
+    reason_code: Annotated[str, Meta(max_length=64)] = ""
+    warning: Literal["predicted_miss", "compressor_suspect"] | None = None
+    eta: AwareTime | None = None
+
+
+class StatusV1(Payload, tag="status/1", kw_only=True):
+    """The station's retained status; the broker publishes `offline` as its last will."""
+    center: Ident
+    station: Ident
+    status: Literal["online", "offline"]
+    ts: AwareTime
+    devices: dict[str, str] | None = None   # instrument -> connected | disconnected
+
+
+class ShiftV1(Payload, tag="shift/1", kw_only=True):
+    """A closed shift's summary."""
+    center: Ident
+    station: Ident
+    date: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    shift: Annotated[str, Meta(min_length=1, max_length=32)]
+    ts: AwareTime
+    deliveries: Count
+    rejected: Count
+    liters: Annotated[float, Meta(ge=0)]
+    avg_solids_pct: Pct | None = None
+    rejections: dict[str, Count] = {}
+
+
+class RegistryProducer(msgspec.Struct, frozen=True, kw_only=True):
+    code: ProducerCode
+    name: str
+    active: bool = True
+    lab_fat_pct: str | None = None      # decimal as text
+    lab_date: str | None = None         # YYYY-MM-DD
+
+
+class RegistryV1(Payload, tag="registry/1", kw_only=True):
+    """The hub's producer registry for one center (retained), without phones
+    or notification addresses: stations need only codes, names and lab fat."""
+    center: Ident
+    producers: list[RegistryProducer]
+
+
+class AlertItem(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    kind: str
+    station: str
+    tank: str | None
+    since: str
+    detail: str
+    acked: bool
+
+
+class AlertsV1(Payload, tag="alerts/1", kw_only=True):
+    """A center's open alerts (retained on `milk/v1/alerts/{center}`)."""
+    center: Ident
+    ts: AwareTime
+    alerts: list[AlertItem]
+
+
+# What arrives on each station topic kind.
+STATION_SCHEMAS: dict[str, type[Payload]] = {
+    "delivery": DeliveryV1, "tank": TankV1, "coldchain": ColdchainV1, "status": StatusV1,
+    "shift": ShiftV1,
+}
+StationPayload = Union[DeliveryV1, TankV1, ColdchainV1, StatusV1, ShiftV1]
+
+_DECODERS = {kind: msgspec.json.Decoder(model) for kind, model in STATION_SCHEMAS.items()}
+_encoder = msgspec.json.Encoder()
+
+
+class InvalidPayload(ValueError):
+    """Why a message cannot be accepted (one line, for the dead-letter record)."""
+
+
+def _reason(exc: msgspec.ValidationError) -> str:
+    # msgspec says "Expected `float` >= 0.0 - at `$.liters`": lead with the field.
+    text = str(exc)
+    message, sep, where = text.rpartition(" - at `")
+    if sep:
+        path = where.rstrip("`").removeprefix("$").lstrip(".") or "payload"
+        return f"{path}: {message}"
+    return text
+
+
+def decode_station_message(topic: str, payload: bytes) -> StationPayload:
+    """Validate a station's message against its topic; raises InvalidPayload."""
+    parts = parse_station_topic(topic)
+    if parts is None:
+        raise InvalidPayload(f"unknown topic {topic!r}")
+    try:
+        message = _DECODERS[parts.kind].decode(payload)
+    except msgspec.ValidationError as exc:
+        raise InvalidPayload(_reason(exc)) from None
+    except msgspec.DecodeError:
+        raise InvalidPayload("not a JSON object") from None
+    if message.center != parts.center or message.station != parts.station:
+        raise InvalidPayload("center/station in the payload differ from the topic")
+    if parts.tank is not None and message.tank != parts.tank:
+        raise InvalidPayload("tank in the payload differs from the topic")
+    return message
+
+
+def decode(model: type[Payload], payload: bytes) -> Payload:
+    """Decode a payload of a known schema (registry, alerts); raises InvalidPayload."""
+    try:
+        return msgspec.json.decode(payload, type=model)
+    except msgspec.ValidationError as exc:
+        raise InvalidPayload(_reason(exc)) from None
+    except msgspec.DecodeError:
+        raise InvalidPayload("not a JSON object") from None
+
+
+def encode(message: Payload) -> bytes:
+    return _encoder.encode(message)
+
+
+def to_dict(message: Payload) -> dict:
+    """The payload as the JSON object it travels as (`schema` first)."""
+    return msgspec.json.decode(_encoder.encode(message))
+
+
+# -- builders the station uses --------------------------------------------------
+def _now_s() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def status_payload(center: str, station: str, status: str, devices: dict | None = None,
+                   ts: str | None = None) -> dict:
+    """The retained status: online/offline, and each instrument's connection."""
+    payload = {"schema": "status/1", "center": center, "station": station, "status": status,
+               "ts": ts or _now_s()}
+    if devices:
+        payload["devices"] = dict(devices)
+    return checked(StatusV1, payload)
+
+
+def tank_payload(center: str, station: str, tank: str, samples: list[dict]) -> dict:
+    """A batch of samples `{"ts": ISO time, "temp_c": float | None}`."""
+    return {"schema": "tank/1", "center": center, "station": station, "tank": tank,
+            "samples": samples}
+
+
+def coldchain_payload(center: str, station: str, tank: str, ts: str, state: str, reason: str,
+                      reason_code: str, warning: str | None = None, eta: str | None = None,
+                      with_warning: bool = False) -> dict:
+    payload = {"schema": "coldchain/1", "center": center, "station": station, "tank": tank,
+               "ts": ts, "state": state, "reason": reason, "reason_code": reason_code}
+    if with_warning:
+        payload["warning"] = warning
+        payload["eta"] = eta
+    return payload
+
+
+def delivery_payload(**fields: object) -> dict:
+    """A delivery/1 record before its seal (`milk_common.integrity.seal` adds
+    prev_hash, hash, hmac and receipt_code)."""
+    return {"schema": "delivery/1", **fields}
+
+
+def shift_payload(center: str, station: str, day: str, shift: str, ts: str, deliveries: int,
+                  rejected: int, liters: float, avg_solids_pct: float | None,
+                  rejections: dict[str, int], **extra: object) -> dict:
+    return {"schema": "shift/1", "center": center, "station": station, "date": day,
+            "shift": shift, "ts": ts, "deliveries": deliveries, "rejected": rejected,
+            "liters": liters, "avg_solids_pct": avg_solids_pct, "rejections": rejections,
+            **extra}
+
+
+def registry_payload(center: str, producers: list[dict]) -> dict:
+    return checked(RegistryV1, {"schema": "registry/1", "center": center,
+                                "producers": producers})
+
+
+def alerts_payload(center: str, ts: str, alerts: list[dict]) -> dict:
+    return {"schema": "alerts/1", "center": center, "ts": ts, "alerts": alerts}
+
+
+def checked(model: type[Payload], payload: dict) -> dict:
+    """`payload` itself, after checking that it satisfies `model` (a builder
+    that drifts from the contract fails here, at the station, not at the hub)."""
+    msgspec.convert(payload, model, strict=False)
+    return payload
