@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from collector_station.instruments.devices import TimedAnalysis
+from collector_station.instruments.protocols import TimedAnalysis
 from collector_station.instruments.protocols import Analysis
 from collector_station.intake.flow import build_delivery
 from collector_station.intake.quality import QualityLimits

@@ -4,7 +4,7 @@
 # It only samples and stamps (Klipper's split): raw HX711 counts and DS18B20
 # millidegrees go out as checksummed, sequence-numbered lines; calibration,
 # tare, stability and every decision stay on the station
-# (collector_station/protocols/bridge.py parses these lines).
+# (collector_station/instruments/protocols/bridge.py parses these lines).
 
 VERSION = "1.0.0"
 HX711_TIMEOUT_MS = 500       # DOUT not low for this long: amplifier unplugged

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector_station.config import load_station_config
-from collector_station.instruments.devices import TimedAnalysis
+from collector_station.instruments.protocols import TimedAnalysis
 from collector_station.intake.flow import AcceptanceRules, IntakeFlow
 from collector_station.intake.keypad import apply, parse_keypad
 from collector_station.instruments.protocols import Analysis

@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from collector_station.instruments.protocols import (
     LoadCellCalibration,
     ParseError,
     Status,
+    TimedAnalysis,
     Weight,
     instrument,
     make_parser,
@@ -312,13 +312,6 @@ class Scale:
             self._tare_counts = 0
             return True
         return self.instrument.command("zero")
-
-
-@dataclass(frozen=True)
-class TimedAnalysis:
-    analysis: Analysis
-    received_s: float       # monotonic time of arrival
-    number: int             # how many readings came before it (0-based)
 
 
 class Densimeter:

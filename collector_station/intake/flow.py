@@ -11,7 +11,7 @@ from decimal import Decimal
 from milk_common.contract.codes import REJECT_REASONS  # noqa: F401  (the codes a rejection records)
 from milk_common.contract.ids import PRODUCER_CODE
 
-from collector_station.instruments.devices import TimedAnalysis
+from collector_station.instruments.protocols import TimedAnalysis
 from collector_station.intake.quality import Assessment, QualityLimits, assess, liters_from_weight, round_half_up
 
 

@@ -94,6 +94,16 @@ class BridgeSample:
 
 
 @dataclass(frozen=True)
+class TimedAnalysis:
+    """An analysis as the station received it: the intake flow uses only a
+    reading newer than the can on the scale (`number`) and young enough
+    (`received_s`)."""
+    analysis: Analysis
+    received_s: float       # monotonic time of arrival
+    number: int             # how many readings came before it (0-based)
+
+
+@dataclass(frozen=True)
 class ParseError:
     reason: str
     raw: bytes = b""
