@@ -12,6 +12,22 @@ HX711_PERIOD_MS = 100        # 10 Hz: the HX711's slow rate (RATE pin low)
 TEMP_PERIOD_MS = 2000
 CONVERSION_MS = 750          # DS18B20 12-bit conversion time
 
+# MicroPython's millisecond clock wraps: on the RP2040 port ticks_ms() counts
+# modulo 2**30 (about 12.4 days). Times are only ever compared through
+# ticks_diff, as MicroPython's time.ticks_diff does; a plain subtraction goes
+# negative at the wrap and would stop every sample for good.
+TICKS_PERIOD = 1 << 30
+
+
+def ticks_diff(end, start):
+    """end - start in ms across the wrap: a signed value in [-2**29, 2**29)."""
+    half = TICKS_PERIOD // 2
+    return ((end - start + half) % TICKS_PERIOD) - half
+
+
+def ticks_add(ticks, delta):
+    return (ticks + delta) % TICKS_PERIOD
+
 
 def checksum(body):
     value = 0
@@ -58,7 +74,10 @@ class HX711:
 
 
 class Bridge:
-    """Schedules the samples; `poll(now_ms)` returns the lines to send now."""
+    """Schedules the samples; `poll(now_ms)` returns the lines to send now.
+
+    `now_ms` is the raw `time.ticks_ms()` value, wrapping at TICKS_PERIOD;
+    lines carry it as their uptime stamp."""
 
     def __init__(self, hx711, sensors=None):
         self.hx711 = hx711
@@ -91,12 +110,12 @@ class Bridge:
         return out
 
     def _poll_load_cell(self, now_ms):
-        if self._last_lc is not None and now_ms - self._last_lc < HX711_PERIOD_MS:
+        if self._last_lc is not None and ticks_diff(now_ms, self._last_lc) < HX711_PERIOD_MS:
             return []
         if not self.hx711.ready():
             if self._waiting_since is None:
                 self._waiting_since = now_ms
-            elif now_ms - self._waiting_since >= HX711_TIMEOUT_MS and not self._hx_failed:
+            elif ticks_diff(now_ms, self._waiting_since) >= HX711_TIMEOUT_MS and not self._hx_failed:
                 self._hx_failed = True        # said once, until it answers again
                 return [self._line("ERR", "hx711_timeout")]
             return []
@@ -109,13 +128,13 @@ class Bridge:
         if self.sensors is None or not self.roms:
             return []
         if self._converting_since is None:
-            if self._last_temp is None or now_ms - self._last_temp >= TEMP_PERIOD_MS:
+            if self._last_temp is None or ticks_diff(now_ms, self._last_temp) >= TEMP_PERIOD_MS:
                 # The period runs from conversion start, so samples stay 2 s apart.
                 self.sensors.convert_temp()
                 self._converting_since = now_ms
                 self._last_temp = now_ms
             return []
-        if now_ms - self._converting_since < CONVERSION_MS:
+        if ticks_diff(now_ms, self._converting_since) < CONVERSION_MS:
             return []
         self._converting_since = None
         out = []

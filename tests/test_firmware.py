@@ -173,16 +173,15 @@ def test_main_runs_on_fake_micropython(monkeypatch, capsysbinary):
             return chip.sck.value(level) if self.number == 2 else chip.dout.value()
 
     calls = {"n": 0}
-    clock = {"ms": 0}
+    clock = {"ms": 2**30 - 250}       # the board's clock wraps during the run
 
     def sleep_ms(ms):
-        clock["ms"] += 100
+        clock["ms"] = (clock["ms"] + 100) % 2**30
         calls["n"] += 1
         if calls["n"] > 5:
             raise KeyboardInterrupt
 
-    fake_time = types.SimpleNamespace(ticks_ms=lambda: clock["ms"], ticks_diff=lambda a, b: a - b,
-                                      sleep_ms=sleep_ms)
+    fake_time = types.SimpleNamespace(ticks_ms=lambda: clock["ms"], sleep_ms=sleep_ms)
     monkeypatch.setitem(sys.modules, "machine", types.SimpleNamespace(Pin=Pin))
     monkeypatch.setitem(sys.modules, "onewire", types.SimpleNamespace(OneWire=lambda pin: pin))
     monkeypatch.setitem(sys.modules, "ds18x20", types.SimpleNamespace(
@@ -198,3 +197,63 @@ def test_main_runs_on_fake_micropython(monkeypatch, capsysbinary):
         sys.modules["time"] = real_time
     events, _ = parse(written)
     assert [e.raw for e in events if isinstance(e, BridgeSample)] == [5000, 5001, 5002]
+
+
+# -- the clock's wrap --------------------------------------------------------------
+def micropython_ticks_diff(end, start, period=2**30):
+    """MicroPython's own definition (py/mphal ticks_diff, RP2040 port): the
+    difference modulo the period, mapped to [-period/2, period/2)."""
+    return ((end - start) & (period - 1)) - (period if ((end - start) & (period - 1)) >= period // 2 else 0)
+
+
+@pytest.mark.parametrize("start", [0, 2**30 - 1, 2**30 - 250, 2**29, 12345])
+@pytest.mark.parametrize("delta", [0, 1, 100, 2000, -1, -100, 2**29 - 1, -(2**29)])
+def test_ticks_diff_has_micropython_semantics(start, delta):
+    end = bridge_core.ticks_add(start, delta)
+    assert 0 <= end < 2**30
+    assert bridge_core.ticks_diff(end, start) == delta == micropython_ticks_diff(end, start)
+
+
+def test_sampling_goes_on_across_the_tick_wrap():
+    # 12.4 days after power-up ticks_ms() jumps from 2**30 - 1 back to 0.
+    chip = FakeHX711()
+    sensors = FakeSensors([ROM], {ROM: 4.0})
+    bridge = bridge_core.Bridge(bridge_core.HX711(chip.sck, chip.dout), sensors)
+    chip.samples = list(range(1000, 1100))
+    start = 2**30 - 3000
+    lines = []
+    for elapsed in range(0, 9000, 50):              # 9 s, the wrap 3 s in
+        lines += bridge.poll(bridge_core.ticks_add(start, elapsed))
+    events, _ = parse(lines)
+    loads = [e for e in events if isinstance(e, BridgeSample) and e.sensor == "load_cell"]
+    temps = [e for e in events if isinstance(e, BridgeSample) and e.sensor == "temperature"]
+    after_wrap = [e for e in loads if e.uptime_ms < 2**29]
+    # 10 Hz on both sides of the wrap; temperatures every 2 s throughout.
+    assert len(loads) == 90 and len(after_wrap) == 60
+    assert [e.raw for e in loads] == list(range(1000, 1090))
+    assert len(temps) == 5 and sum(t.uptime_ms < 2**29 for t in temps) == 3
+    faults = [e for e in events if isinstance(e, Status) and e.status == "bridge_error"]
+    assert faults == []                                       # no false hx711_timeout
+
+
+def test_the_old_subtraction_would_have_stopped(monkeypatch):
+    # The test above must be able to fail: with a plain subtraction (the bug),
+    # no load-cell line follows the wrap.
+    monkeypatch.setattr(bridge_core, "ticks_diff", lambda end, start: end - start)
+    chip = FakeHX711()
+    bridge = bridge_core.Bridge(bridge_core.HX711(chip.sck, chip.dout))
+    chip.samples = list(range(100))
+    start = 2**30 - 1000
+    lines = []
+    for elapsed in range(0, 3000, 50):
+        lines += bridge.poll(bridge_core.ticks_add(start, elapsed))
+    events, _ = parse(lines)
+    loads = [e for e in events if isinstance(e, BridgeSample) and e.sensor == "load_cell"]
+    assert loads and all(e.uptime_ms >= 2**30 - 1000 for e in loads)
+
+
+def test_the_station_reads_wrapped_stamps():
+    line = bridge_core.frame("LC", 7, 2**30 - 1, 4242) + bridge_core.frame("LC", 8, 99, 4243)
+    events, parser = parse([line])
+    assert [(e.seq, e.uptime_ms, e.raw) for e in events] == [(7, 2**30 - 1, 4242), (8, 99, 4243)]
+    assert parser.lost_lines == 0
