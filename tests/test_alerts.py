@@ -328,3 +328,39 @@ def test_integrity_findings_alert_the_technicians(tmp_path):
     assert len(rec.sent) == 1 and "Registro de entregas alterado" in rec.sent[0][1]
     assert ingest.stats.integrity_alerts == 2
     assert len((tmp_path / "hub" / "integrity.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_restarted_engine_keeps_its_state(tmp_path):
+    """After a hub restart an old re-sent break does not reopen the resolved
+    alert, and an alert that was open stays open (and is not sent again)."""
+    path = tmp_path / "alerts.sqlite3"
+    env = {"center": "c1", "station": "s1"}
+
+    def message(tank, ts, state, reason="r"):
+        return json.dumps({"schema": "coldchain/1", **env, "tank": tank, "ts": ts, "state": state,
+                           "reason": reason}).encode()
+
+    now = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+    store = AlertStore(path)
+    rec = Recorder()
+    engine = AlertEngine(store, AlertSettings(renotify_s=36000), [rec])
+    engine.observe("milk/v1/c1/s1/coldchain", message("t1", "2026-11-01T08:00:00+00:00", "break"), now)
+    engine.observe("milk/v1/c1/s1/coldchain", message("t1", "2026-11-01T08:30:00+00:00", "cold"), now)
+    engine.observe("milk/v1/c1/s1/coldchain", message("t2", "2026-11-01T08:40:00+00:00", "break"), now)
+    is_open = [(a.tank, a.kind, a.resolved_at is None) for a in store.all()]
+    assert is_open == [("t1", "break", False), ("t2", "break", True)]
+    sent_before = len(rec.sent)
+    store.close()
+
+    store = AlertStore(path)                  # the hub restarts
+    rec2 = Recorder()
+    engine = AlertEngine(store, AlertSettings(renotify_s=36000), [rec2])
+    # The station re-sends the old break (at least once): nothing reopens.
+    engine.observe("milk/v1/c1/s1/coldchain", message("t1", "2026-11-01T08:00:00+00:00", "break"), now)
+    engine.observe("milk/v1/c1/s1/coldchain", message("t2", "2026-11-01T08:40:00+00:00", "break"), now)
+    engine.tick(now + timedelta(minutes=5))
+    assert [(a.tank, a.kind) for a in store.active()] == [("t2", "break")]
+    assert len(store.all()) == 2 and rec2.sent == [] and sent_before == 2
+    # A newer break of t1 is a new alert, as it should be.
+    engine.observe("milk/v1/c1/s1/coldchain", message("t1", "2026-11-01T10:00:00+00:00", "break"), now)
+    assert sorted(a.tank for a in store.active()) == ["t1", "t2"]

@@ -17,6 +17,7 @@ from typing import Callable
 
 from milk_common.contract import COLDCHAIN_WARNINGS, ColdchainV1, StatusV1, alerts_payload, decode_station_message
 from milk_common.i18n import translate
+from milk_common.integrity import ts_ms as epoch_ms
 
 from hub.alerts.store import Alert, AlertStore
 
@@ -47,7 +48,9 @@ class AlertEngine:
         self.publish_state = publish_state
         self.history = history
         self.clock = clock or (lambda: datetime.now().astimezone())
-        self._latest_ts: dict[str, datetime] = {}        # per tank: ignore re-sent older changes
+        # Per tank, the newest cold-chain message handled (epoch ms), kept in
+        # the store so a restart does not let an old re-sent one through.
+        self._latest_ms: dict[str, int] = store.tank_latest()
         self._published: dict[str, tuple] = {}           # per center: what the retained state says
         self._lock = threading.RLock()                    # the ingest thread and the ticker
 
@@ -80,9 +83,11 @@ class AlertEngine:
 
     def _coldchain(self, m: ColdchainV1, now: datetime) -> None:
         tank_key = f"{m.center}/{m.station}/{m.tank}"
-        if tank_key in self._latest_ts and m.ts < self._latest_ts[tank_key]:
+        ts_ms = epoch_ms(m.ts)
+        if tank_key in self._latest_ms and ts_ms < self._latest_ms[tank_key]:
             return      # an old message re-sent after an outage: already handled
-        self._latest_ts[tank_key] = m.ts
+        self._latest_ms[tank_key] = ts_ms
+        self.store.set_tank_latest(tank_key, ts_ms)
         at = m.ts
         if m.warning is not None:
             self._open(m.center, m.station, m.tank, m.warning, at, m.reason, now)

@@ -25,6 +25,13 @@ CREATE TABLE IF NOT EXISTS alerts (
     notify_count     INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (key) WHERE resolved_at IS NULL;
+-- The newest cold-chain message handled per tank: after a restart, an
+-- older message re-sent by a station (at least once) must not reopen an
+-- alert that was resolved since.
+CREATE TABLE IF NOT EXISTS tank_latest (
+    tank_key  TEXT PRIMARY KEY,          -- center/station/tank
+    ts_ms     INTEGER NOT NULL           -- epoch milliseconds of its time
+);
 CREATE TABLE IF NOT EXISTS stations (
     center    TEXT NOT NULL,
     station   TEXT NOT NULL,
@@ -131,3 +138,14 @@ class AlertStore:
         with self._lock:
             rows = self._db.execute("SELECT center, station, last_seen FROM stations").fetchall()
         return [(c, s, datetime.fromisoformat(t)) for c, s, t in rows]
+
+    def tank_latest(self) -> dict[str, int]:
+        """{center/station/tank: epoch ms of the newest cold-chain message handled}."""
+        with self._lock:
+            return dict(self._db.execute("SELECT tank_key, ts_ms FROM tank_latest").fetchall())
+
+    def set_tank_latest(self, tank_key: str, ts_ms: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO tank_latest (tank_key, ts_ms) VALUES (?, ?) "
+                             "ON CONFLICT (tank_key) DO UPDATE SET ts_ms = excluded.ts_ms "
+                             "WHERE excluded.ts_ms > tank_latest.ts_ms", (tank_key, ts_ms))
