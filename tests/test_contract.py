@@ -30,7 +30,7 @@ def test_every_station_builder_is_accepted_by_the_hub():
     assert len(_roundtrip(station_topic("c1", "s1", "tank", "t1"), tank).samples) == 2
     cc = contract.coldchain_payload("c1", "s1", "t1", "2026-11-01T06:00:00.000-05:00", "cooling",
                                     "texto", "milk_added", warning="predicted_miss",
-                                    eta="2026-11-01T08:00:00-05:00", with_warning=True)
+                                    eta="2026-11-01T08:00:00-05:00")
     msg = _roundtrip(station_topic("c1", "s1", "coldchain"), cc)
     # The warning fields survive validation (the alert engine reads them).
     assert isinstance(msg, ColdchainV1) and msg.warning == "predicted_miss"

@@ -163,8 +163,7 @@ class TankMonitor:
             self.envelope["center"], self.envelope["station"], tank,
             t.isoformat(timespec="milliseconds"), state, reason, code,
             warning=warning.kind if warning is not None else None,
-            eta=warning.eta.isoformat(timespec="seconds") if warning is not None and warning.eta else None,
-            with_warning=warning is not None)
+            eta=warning.eta.isoformat(timespec="seconds") if warning is not None and warning.eta else None)
 
     def _flush_messages(self) -> None:
         """Copy stored changes into the outbox (at least once: the hub's writes are idempotent)."""

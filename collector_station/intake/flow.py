@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from milk_common.contract.codes import REJECT_REASONS  # noqa: F401  (the codes a rejection records)
 from milk_common.contract.ids import PRODUCER_CODE
 
 from collector_station.instruments.protocols import TimedAnalysis

@@ -10,8 +10,8 @@ from milk_common.contract.payloads import (AlertsV1, ColdchainV1, DeliveryV1, In
                                            Payload, RegistryV1, ShiftV1, StationPayload, StatusV1,
                                            TankSample, TankV1, alerts_payload, coldchain_payload,
                                            decode, decode_station_message, delivery_payload,
-                                           encode, registry_payload, shift_payload,
-                                           status_payload, tank_payload, to_dict)
+                                           registry_payload, shift_payload,
+                                           status_payload, tank_payload)
 from milk_common.contract.topics import (HUB_SUBSCRIPTIONS, TOPIC_ROOT, alerts_topic,
                                          parse_station_topic, registry_topic, station_topic)
 
@@ -46,7 +46,6 @@ __all__ = [
     "decode",
     "decode_station_message",
     "delivery_payload",
-    "encode",
     "parse_station_topic",
     "registry_payload",
     "registry_topic",
@@ -54,7 +53,6 @@ __all__ = [
     "station_topic",
     "status_payload",
     "tank_payload",
-    "to_dict",
     "valid_ident",
     "valid_producer_code",
 ]

@@ -165,7 +165,6 @@ STATION_SCHEMAS: dict[str, type[Payload]] = {
 StationPayload = Union[DeliveryV1, TankV1, ColdchainV1, StatusV1, ShiftV1]
 
 _DECODERS = {kind: msgspec.json.Decoder(model) for kind, model in STATION_SCHEMAS.items()}
-_encoder = msgspec.json.Encoder()
 
 
 class InvalidPayload(ValueError):
@@ -210,15 +209,6 @@ def decode(model: type[Payload], payload: bytes) -> Payload:
         raise InvalidPayload("not a JSON object") from None
 
 
-def encode(message: Payload) -> bytes:
-    return _encoder.encode(message)
-
-
-def to_dict(message: Payload) -> dict:
-    """The payload as the JSON object it travels as (`schema` first)."""
-    return msgspec.json.decode(_encoder.encode(message))
-
-
 # -- builders the station uses --------------------------------------------------
 def _now_s() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -241,11 +231,11 @@ def tank_payload(center: str, station: str, tank: str, samples: list[dict]) -> d
 
 
 def coldchain_payload(center: str, station: str, tank: str, ts: str, state: str, reason: str,
-                      reason_code: str, warning: str | None = None, eta: str | None = None,
-                      with_warning: bool = False) -> dict:
+                      reason_code: str, warning: str | None = None, eta: str | None = None) -> dict:
+    """A state change; an early warning also carries `warning` and `eta` (null when unknown)."""
     payload = {"schema": "coldchain/1", "center": center, "station": station, "tank": tank,
                "ts": ts, "state": state, "reason": reason, "reason_code": reason_code}
-    if with_warning:
+    if warning is not None:
         payload["warning"] = warning
         payload["eta"] = eta
     return payload
