@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench servers-start servers-stop clean
+.PHONY: test demo bench chaos servers-start servers-stop clean
 
 $(STAMP): pyproject.toml devtools/bootstrap.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) sh devtools/bootstrap.sh
@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml devtools/bootstrap.sh
 # tests/conftest.py starts its own servers on free ports and stops them.
 test: $(STAMP)
 	$(PY) -m devtools.servers ensure
+	$(PY) -m devtools.browser ensure
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -23,6 +24,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m devtools.servers ensure
 	$(PY) bench/ingest_bench.py
+	$(PY) bench/nodered_bench.py
+
+# The fault drill (docs/recovery.md): its own servers, about 5 minutes; not part of `make test`.
+chaos: $(STAMP)
+	$(PY) -m devtools.servers ensure
+	$(PY) -m devtools.chaos
 
 servers-start: $(STAMP)
 	$(PY) -m devtools.servers start

@@ -85,13 +85,16 @@ def main() -> int:
         records = list(make_records(n, center="bench", station="s1",
                                     start=datetime(2026, 11, 1, 5, 0, tzinfo=ZoneInfo("America/Lima"))))
         topic = station_topic("bench", "s1", "delivery")
+        key = b"bench-key-0123456789"
+        # The station's TLS login and its key registered with the hub, as in production.
+        access = servers.provision_station("bench", "s1", key=key)
         t0 = time.perf_counter()
         for record in records:
-            outbox.record_delivery(record, topic, b"bench-key-0123456789")
+            outbox.record_delivery(record, topic, key)
         t_outbox = time.perf_counter() - t0
 
         publisher = OutboxPublisher(outbox, center="bench", station="s1", host="127.0.0.1",
-                                    port=servers.mqtt_port, max_inflight=100)
+                                    port=servers.mqtt_port, access=access, max_inflight=100)
         t0 = time.perf_counter()
         publisher.start()
         while outbox.backlog():

@@ -14,8 +14,11 @@ from pydantic import Field, field_validator
 
 from milk_common.integrity import parse_key
 from milk_common.config import Section, Zoned, load_model
+from milk_common.mqtt import MqttAccess
 
 from collector_station.coldchain.settings import ColdchainConfig  # the [coldchain] section lives with its settings
+from collector_station.clock import ClockConfig            # [clock] lives with the clock check
+from collector_station.offline.settings import AlertsConfig  # [alerts]: the offline alarm
 from collector_station.instruments.protocols import ANALYSIS_FORMATS, PARSERS, WEIGHT_FORMATS
 from collector_station.intake.quality import FORMULAS, QualityLimits
 
@@ -62,6 +65,20 @@ class ScaleConfig(SerialPort):
     counts_per_kg: Decimal = Field(Decimal("21000"), description="HX711 counts per kg")
     offset_counts: int = Field(0, description="HX711 reading of the empty platform")
     resolution_kg: Decimal = Field(Decimal("0.01"), gt=0)
+    # The tolerance of calibration and the weekly check (OIML R76 maximum
+    # permissible error; docs/calibration.md): the accuracy class and the
+    # verification interval e (None: resolution_kg).
+    accuracy_class: Literal["II", "III", "IIII"] = "III"
+    verification_interval_kg: Decimal | None = Field(None, gt=0)
+    test_weight_kg: Decimal = Field(Decimal("20"), gt=0,
+                                    description="the weekly check's test weight (kg)")
+    check_every_days: int = Field(7, ge=1, le=365,
+                                  description="days before the weekly check is due again")
+
+    @property
+    def interval_kg(self) -> Decimal:
+        """The verification interval e the tolerances are counted in."""
+        return self.verification_interval_kg or self.resolution_kg
 
     @field_validator("format")
     @classmethod
@@ -142,12 +159,13 @@ class QualityConfig(Section):
         )
 
 
-class MqttConfig(Section):
+class MqttConfig(MqttAccess):
+    """Broker address and access: username `{center}.{station}`, password or
+    password_file, tls_ca (milk_common/mqtt.py, docs/security.md)."""
+
     host: str = "127.0.0.1"
     port: int = Field(1883, gt=0, lt=65536)
     keepalive_s: int = Field(30, ge=5)
-    username: str | None = None
-    password: str | None = None
     max_inflight: int = Field(100, ge=1, le=1000,
                               description="unacknowledged publishes at once")
     reconnect_max_s: float = Field(30.0, gt=0)
@@ -239,6 +257,18 @@ class PanelConfig(Section):
         return value or None
 
 
+class ConsoleConfig(Section):
+    """The operator's console served by `collector-station run` (docs/console.md)."""
+
+    enabled: bool = Field(True, description="serve the console (false: keypad on standard input only)")
+    bind: str = Field("127.0.0.1", description="address to listen on; the kiosk browser is on the Pi itself")
+    port: int = Field(8080, ge=0, lt=65536, description="0: any free port")
+    # Spoken feedback for operators who cannot read well (collector_station/speech.py):
+    # off unless asked, since a bench without a speaker or espeak-ng gains nothing.
+    speech: bool = Field(False, description="say each result aloud in Spanish (espeak-ng)")
+    speech_voice: str = Field("es-419", description="espeak-ng voice (es: Spain, es-419: Latin America)")
+
+
 class PrinterConfig(Section):
     """The receipt printer (ESC/POS, python-escpos)."""
 
@@ -269,6 +299,9 @@ class StationConfig(Zoned):
     shifts: ShiftsConfig = ShiftsConfig()
     panel: PanelConfig | None = None          # absent: no GPIO panel (keyboard only)
     printer: PrinterConfig = PrinterConfig()
+    clock: ClockConfig = ClockConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
 
     def resolve_paths(self, base: Path) -> "StationConfig":

@@ -78,6 +78,7 @@ def run_bench(station: Station, bench: SimulatedBench, clock: SimClock, plan, re
             if alcohol_ok:
                 bench.scale.place(kg)
                 bench.densimeter.measure(density, temp)
+                station.wait_confirmation()     # ACCEPT counts once the values show
                 apply(station, parse_keypad("+"))
             delivery = station.wait_for_delivery(last_seq, timeout_s=10)
             if delivery is None:
@@ -113,7 +114,8 @@ def main() -> int:
     for sub in ("bench1", "bench2", "hub-data", "statements"):
         shutil.rmtree(RUN / sub, ignore_errors=True)
     servers, started = start_servers()
-    print(f"servers: mosquitto 127.0.0.1:{servers.mqtt_port}, influxdb {servers.influxdb.url}")
+    print(f"servers: mosquitto 127.0.0.1:{servers.mqtt_port} (TLS, logins, ACL: CA "
+          f"{servers.security.ca_file.relative_to(REPO)}), influxdb {servers.influxdb.url}")
     hub: list = []
     try:
         return run_demo(servers, hub, t0)
@@ -137,9 +139,14 @@ data_dir = "{RUN / 'hub-data'}"
 [mqtt]
 port = {servers.mqtt_port}
 client_id = "milk-hub-demo"
-[influx]
+{servers.security.hub_mqtt_lines()}[influx]
 url = "{servers.influxdb.url}"
 database = "milk"
+[integrity]
+keys_file = "{servers.keys_path}"
+[broker]
+dir = "{servers.security.dir}"
+pid_file = "{servers.mosquitto.pidfile}"
 ''')
     hub_log = open(RUN / "hub.log", "ab")
     hub = subprocess.Popen([sys.executable, "-m", "hub", "--log-level", "WARNING", "ingest",
@@ -162,7 +169,8 @@ database = "milk"
             config_path = RUN / f"station{i}.toml"
             config_path.write_text(bench.station_config_text(
                 center=CENTER, station=f"banco{i}", mqtt_port=servers.mqtt_port,
-                data_dir=str(RUN / f"bench{i}" / "data"), stable_window_s=0.03))
+                data_dir=str(RUN / f"bench{i}" / "data"), stable_window_s=0.03,
+                access=servers.station_mqtt(CENTER, f"banco{i}")))   # TLS login + key
             registry_csv = RUN / f"bench{i}" / "producers.csv"
             registry_csv.write_text("code,name\n" + "".join(f"{p},Productor {p[1:]}\n" for p in PRODUCERS))
             config = load_station_config(config_path)
@@ -229,6 +237,8 @@ database = "milk"
     print(f"statements: {RUN / 'statements'} (statements.csv, one printable file per producer)")
     print(f"receipts:   {RUN / 'bench1' / 'receipts.txt'}, {RUN / 'bench2' / 'receipts.txt'}")
     print(f"demo took {time.monotonic() - t0:.0f} s")
+    from .dashboard_demo import prepare as prepare_dashboard
+    print(prepare_dashboard(RUN))
     return 0 if statement_liters == accepted_2dp else 1
 
 

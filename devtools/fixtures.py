@@ -21,14 +21,27 @@ from collector_station.intake.quality import QualityLimits
 def write_hub_config(path: Path, *, mqtt_port: int, influx_url: str, database: str,
                      client_id: str, data_dir: Path, batch_size: int = 1000,
                      extra: str = "") -> Path:
-    """A hub.toml pointing at the given servers (loopback)."""
+    """A hub.toml pointing at the given servers (loopback).
+
+    When this process started that broker (devtools/servers.py), the config
+    also gets its TLS CA, the hub's login and the session's shared station
+    key store, so the hub runs exactly as in production."""
+    from devtools.servers import Servers
+    servers = Servers.for_port(mqtt_port)
+    access = servers.security.hub_mqtt_lines() if servers else ""
+    if servers:
+        keys = f'keys_file = "{servers.keys_path}"\n'
+        if "[integrity]\n" in extra:
+            extra = extra.replace("[integrity]\n", "[integrity]\n" + keys, 1)
+        else:
+            extra = (extra.rstrip("\n") + "\n" if extra else "") + "[integrity]\n" + keys
     path.write_text(f'''timezone = "America/Lima"
 data_dir = "{data_dir}"
 [mqtt]
 host = "127.0.0.1"
 port = {mqtt_port}
 client_id = "{client_id}"
-[influx]
+{access}[influx]
 url = "{influx_url}"
 database = "{database}"
 batch_size = {batch_size}

@@ -154,6 +154,17 @@ class Mosquitto:
     port: int
 
     @property
+    def security_dir(self) -> Path:
+        """CA, server certificate, password file, ACL (`milk-hub provision`'s files)."""
+        return self.run_dir / "security"
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the password file and the ACL."""
+        pid = _read_pid(self.pidfile)
+        if pid and _pid_alive(pid):
+            os.kill(pid, signal.SIGHUP)
+
+    @property
     def pidfile(self) -> Path:
         return self.run_dir / "mosquitto.server.pid"
 
@@ -175,6 +186,7 @@ class Mosquitto:
         _render(DEPLOY / "mosquitto.conf.in", conf, {
             "MQTT_PORT": str(self.port), "DATA_DIR": str(data),
             "RUN_DIR": str(self.run_dir), "USER_LINE": user_line,
+            "SECURITY_DIR": str(self.security_dir),
         })
         return _launch("mosquitto", ["-c", str(conf)], self.run_dir / "mosquitto.stdout",
                        self.pidfile, lambda: _port_open(self.port), timeout_s,
@@ -231,6 +243,9 @@ class InfluxDB:
         return stop_pid(self.pidfile)
 
 
+_RUNNING: dict[int, "Servers"] = {}
+
+
 @dataclass
 class Servers:
     """Both servers for one folder; the ports are kept in DIR/ports."""
@@ -245,15 +260,57 @@ class Servers:
         os.chmod(self.run_dir, 0o755)
         self.mosquitto = Mosquitto(self.run_dir, self.mqtt_port)
         self.influxdb = InfluxDB(self.run_dir, self.influx_port)
+        from devtools.security import LoopbackSecurity
+        self.security = LoopbackSecurity(self.mosquitto)
+
+    @staticmethod
+    def for_port(mqtt_port: int) -> "Servers | None":
+        """The servers this process started with that broker port, if any."""
+        return _RUNNING.get(mqtt_port)
+
+    # The secure broker's access, for tests and tools (devtools/security.py).
+    def provision_station(self, center: str, station: str, key: bytes | None = None):
+        """A station's broker login and HMAC key (registered in the shared key store)."""
+        return self.security.provision_station(center, station, key=key)
+
+    def station_mqtt(self, center: str, station: str, key: bytes | None = None) -> str:
+        """The station.toml `[mqtt]` + `[integrity]` fragment of that station."""
+        return self.provision_station(center, station, key).toml()
+
+    def revoke_station(self, center: str, station: str):
+        return self.security.revoke_station(center, station)
+
+    def mqtt_client(self, access=None, **kwargs):
+        """A paho client with TLS and a login: the hub's user unless `access` is given
+        (a StationAccess, or anything with the `[mqtt]` access keys)."""
+        return self.security.client(access, **kwargs)
+
+    def client_credentials(self, user: str) -> dict:
+        """{tls_ca, username, password} of "hub" or of a station login "center.station"."""
+        return self.security.client_credentials(user)
+
+    @property
+    def hub_access(self):
+        return self.security.hub_access
+
+    @property
+    def keys_path(self) -> Path:
+        return self.security.keys_path
 
     def start(self) -> bool:
         """Start both; True when this call started at least one of them."""
+        self.security.prepare()
         started = self.mosquitto.start()
+        if not started:          # already running: it must re-read the files prepare() wrote
+            self.mosquitto.reload()
         started = self.influxdb.start() or started
         (self.run_dir / "ports").write_text(f"{self.mqtt_port} {self.influx_port}\n")
+        _RUNNING[self.mqtt_port] = self
+        self.security.wait_for_login(self.security.probe)
         return started
 
     def stop(self) -> None:
+        _RUNNING.pop(self.mqtt_port, None)
         self.mosquitto.stop()
         self.influxdb.stop()
 
@@ -261,7 +318,8 @@ class Servers:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.servers")
     parser.add_argument("action", choices=["ensure", "start", "stop"])
-    parser.add_argument("--dir", default=str(REPO / ".run" / "demo"))
+    parser.add_argument("--dir", default=str(REPO / ".run" / "demo" / "servers"),
+                        help="the run folder (default: the demo's)")
     parser.add_argument("--mqtt-port", type=int, default=18830)
     parser.add_argument("--influx-port", type=int, default=18086)
     args = parser.parse_args(argv)
@@ -273,7 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         ensure_installed()
         servers.start()
         print(f"mosquitto on 127.0.0.1:{args.mqtt_port}, influxdb on {servers.influxdb.url}, data in {servers.run_dir}")
+        print(servers.security.how_to_connect())
+        # After `make demo`: its dashboard too (devtools/dashboard_demo.py).
+        from devtools.dashboard_demo import start as start_dashboard
+        dashboard = start_dashboard(servers.run_dir.parent)
+        if dashboard:
+            print(dashboard)
     else:
+        from devtools.dashboard_demo import stop as stop_dashboard
+        stop_dashboard(servers.run_dir.parent)
         servers.stop()
     return 0
 

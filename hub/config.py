@@ -8,16 +8,18 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from milk_common.config import Section, Zoned, load_model
+from milk_common.mqtt import MqttAccess
 
 
-class HubMqtt(Section):
+class HubMqtt(MqttAccess):
+    """Broker address and access (username, password or password_file, tls_ca:
+    milk_common/mqtt.py, docs/security.md)."""
+
     host: str = "127.0.0.1"
     port: int = Field(1883, gt=0, lt=65536)
     client_id: str = Field("milk-hub", min_length=1, max_length=64,
                            description="names the persistent session: keep it stable")
     keepalive_s: int = Field(30, ge=5)
-    username: str | None = None
-    password: str | None = None
     receive_maximum: int = Field(1000, ge=1, le=65535,
                                  description="unacknowledged messages the broker may send at once")
 
@@ -37,9 +39,12 @@ class HubInflux(Section):
 class HubIntegrity(Section):
     """Station keys for the delivery seals (milk_common/integrity.py)."""
 
-    require_signature: bool = Field(False, description="refuse deliveries from stations without a key here")
+    require_signature: bool = Field(True, description="refuse unsigned deliveries and those of stations "
+                                    "without a key here; false only for tests and trials")
     keys: dict[str, str] = Field(default_factory=dict,
                                  description='"center/station" -> the station\'s HMAC key')
+    keys_file: str = Field("station-keys.json", description="the key store `milk-hub provision` "
+                           "writes (relative: in data_dir)")
 
     @field_validator("keys")
     @classmethod
@@ -77,14 +82,92 @@ class HubAlerts(Section):
     smtp_starttls: bool = False
     webhook_url: str | None = None
     timeout_s: float = Field(10.0, gt=0, description="per e-mail or webhook call")
+    notify: list[str] = Field(default_factory=list,
+                              description="Apprise URLs the alerts go to (smtp_* and webhook_url "
+                                          "are translated into such URLs: hub/notify/urls.py)")
+
+
+class HubNotify(Section):
+    """Messages to producers through Apprise (hub/notify/, docs/payments.md)."""
+
+    deliveries: bool = Field(False, description="a short message per stored delivery (litres, TS, "
+                             "receipt code) to the producer's `notify` URL")
+    language: Literal["es", "en"] = "es"
+    payment_days_after: int | None = Field(None, ge=0, le=60,
+                                           description="producers are paid this many days after the "
+                                           "period's last day: the date goes into the fortnight message")
+    retry_min_s: float = Field(30.0, gt=0, description="first wait before re-sending a failed "
+                               "per-delivery message (doubles up to retry_max_s)")
+    retry_max_s: float = Field(3600.0, gt=0)
+
+
+class HubWeb(Section):
+    """The officers' dashboard, `milk-hub web` (docs/dashboard.md)."""
+
+    bind: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 for the LAN")
+    port: int = Field(8080, gt=0, lt=65536)
+    statements_dir: str | None = Field(None, description="where `milk-hub payments --out` writes: "
+                                       "DIR/<period>/ or DIR itself; links to each producer's statement")
+    cookie_secure: bool = Field(False, description="send the session cookie over HTTPS only "
+                                "(set it when a TLS proxy is in front)")
+    login_max_failures: int = Field(5, ge=1, description="failed logins before the address waits")
+    login_lockout_s: float = Field(300.0, gt=0, description="how long it waits")
+
+
+class HubBroker(Section):
+    """Where `milk-hub provision` keeps the broker's access files (docs/security.md)."""
+
+    dir: str = Field("/etc/mosquitto/milk", description="CA, server certificate, passwd, acl, users.json")
+    pid_file: str | None = Field("/run/mosquitto/mosquitto.pid",
+                                 description="the broker to send SIGHUP after a change")
+    reload_command: str | None = Field(None, description='instead of the pid file, e.g. '
+                                       '"systemctl reload mosquitto"')
+    station_host: str | None = Field(None, description="the broker's address as stations reach it "
+                                     "(default: [mqtt] host)")
+    station_port: int | None = Field(None, gt=0, lt=65536, description="default: [mqtt] port")
+    station_ca_path: str | None = Field(None, description="where a station keeps the CA certificate "
+                                        "(default: the CA file here, for a station on this machine)")
+
+
+class HubRecovery(Section):
+    """Recovery by sequence number (docs/recovery.md): asking stations for
+    what the hub lacks."""
+
+    enabled: bool = True
+    ask_after_s: float = Field(20.0, ge=0, description="a record missing this long is asked for")
+    retry_s: float = Field(60.0, gt=0, description="asked again this often while still missing")
+    max_outstanding: int = Field(2000, ge=1, description="records asked of one station and not yet back")
+    tick_s: float = Field(1.0, gt=0, description="how often due requests are looked for")
+
+
+class HubClock(Section):
+    """Deliveries whose stamp cannot be right are stored but flagged
+    (hub/ingest/timecheck.py, docs/clock.md)."""
+
+    future_tolerance_s: float = Field(300.0, ge=0, description="stamped this far after arrival: flagged")
+    late_after_days: float = Field(30.0, gt=0, description="arrived this long after its stamp: flagged")
 
 
 class HubConfig(Zoned):
     data_dir: str = "/var/lib/milk-hub"
+    language: Literal["es", "en"] | None = Field(
+        None, description="language of milk-hub's messages and statements when --lang is not given "
+        "(unset: English only when the locale says so, else Spanish)")
     mqtt: HubMqtt = HubMqtt()
     influx: HubInflux = HubInflux()
     integrity: HubIntegrity = HubIntegrity()
     alerts: HubAlerts = HubAlerts()
+    notify: HubNotify = HubNotify()
+    recovery: HubRecovery = HubRecovery()
+    web: HubWeb = HubWeb()
+    broker: HubBroker = HubBroker()
+    clock: HubClock = HubClock()
+
+    @property
+    def keys_path(self) -> Path:
+        """The station key store (hub/security/keys.py)."""
+        path = Path(self.integrity.keys_file)
+        return path if path.is_absolute() else Path(self.data_dir) / path
 
 
 

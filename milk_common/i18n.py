@@ -52,6 +52,16 @@ def language_from_environment() -> str:
     return DEFAULT_LANGUAGE
 
 
+def choose_language(flag: str | None = None, configured: str | None = None) -> str:
+    """The language of a command's messages: its `--lang`, else the config's
+    `language`, else the environment's locale (English only when it says so)."""
+    if flag:
+        return normalize_language(flag)
+    if configured:
+        return normalize_language(configured)
+    return language_from_environment()
+
+
 def catalog(domain: str, lang: str | None = None) -> dict[str, str]:
     """The domain's messages in `lang` as {key: template} (read once, then cached)."""
     lang = normalize_language(lang)

@@ -115,6 +115,7 @@ def test_registered_producer_tests_confirm_receipt(station, bench):
 def test_expired_lab_fat_uses_the_center_default(station, bench):
     keys(station, "p002", "ap")             # lab test of 2026-10-01: expired after 15 days
     measure(bench, 10.31)
+    wait_until(lambda: any("pulse ACEPTAR" in m for m in station.shown), 5)
     keys(station, "+")
     d = station.wait_for_delivery(0, 5)
     assert d is not None, (station.shown, station.scale.state, station.densimeter.latest)
@@ -140,17 +141,30 @@ def test_alcohol_positive_is_recorded_rejected_without_weighing(station, bench):
 def test_void_and_correction_are_new_sealed_records(station, bench, station_config, tmp_path):
     keys(station, "p001", "ap")
     measure(bench, 15.0)
+    wait_until(lambda: any("pulse ACEPTAR" in m for m in station.shown), 5)
     keys(station, "+")
     first = station.wait_for_delivery(0, 5)
     bench.scale.remove()
     wait_until(lambda: station.scale.state == "empty", 5)
-    keys(station, "c 1 p002")
+    keys(station, "c 1 p002 4321 productor equivocado")
+    assert station.wait_for_delivery(first["seq"], 0.3) is None        # no supervisor PIN yet
+    assert "No hay PIN de supervisor" in station.shown[-1]
+    from collector_station.supervisor import store_pin
+    store_pin(tmp_path / "data", "4321")
+    keys(station, "c 1 p002 4321")
+    assert "motivo" in station.shown[-1]                                # a reason is required
+    keys(station, "c 1 p002 4321 productor equivocado")
     corr = station.wait_for_delivery(first["seq"], 5)
     assert corr["kind"] == "correction" and corr["refers_to"] == first["id"]
     assert corr["producer"] == "p002" and corr["liters"] == first["liters"]
-    keys(station, "x 2 error de digitación")
+    keys(station, "x 2 4321 error de digitación")
     void = station.wait_for_delivery(corr["seq"], 5)
     assert void["kind"] == "void" and void["refers_to"] == corr["id"] and void["accepted"] is False
+    receipt = " ".join(station.printed[-1].split())     # names the delivery as the producer knows it
+    assert "Anula la entrega N.º 2 del productor p002" in receipt and "error de digitación" in receipt
+    assert corr["id"] not in receipt and corr["id"][:16] not in receipt
+    keys(station, "x 2 4321 otra vez")
+    assert "ya está anulada" in station.shown[-1]
     records = station.outbox.deliveries()
     assert [r["seq"] for r in records] == [1, 2, 3]
     assert records[0] == first                               # the original is never updated
@@ -167,6 +181,7 @@ def test_verify_finds_the_first_altered_record(station, bench, station_config, t
     for producer, kg in (("p001", 11.0), ("p002", 12.0), ("p001", 13.0)):
         keys(station, producer, "ap")
         measure(bench, kg)
+        assert station.wait_confirmation(5)
         keys(station, "+")
         seq = station.wait_for_delivery(seq, 5)["seq"]
         bench.scale.remove()
@@ -221,8 +236,9 @@ def test_keypad_grammar():
     assert parse_keypad("ac 16,5").args == ("acidity", D("16.5"))
     assert parse_keypad("- sucia").args == (False, "sucia")
     assert parse_keypad("+").args == (True, "")
-    assert parse_keypad("x 12 error").args == ("12", "error")
-    assert parse_keypad("c 12 P005").args == ("12", "P005")
+    assert parse_keypad("x 12 4321 error de digitación").args == ("12", "error de digitación", "4321")
+    assert parse_keypad("c 12 P005 4321 otro").args == ("12", "P005", "otro", "4321")
+    assert parse_keypad("x 12 error").action == "usage"          # the PIN is missing
     assert parse_keypad("e tanque1").action == "tank_emptied"
     assert parse_keypad("m tanque1").args == ("tanque1",)
     assert parse_keypad("ac abc").action == "invalid"
@@ -269,6 +285,7 @@ def test_receipt_english_and_rejected():
 def test_shift_closes_when_the_next_begins(station, bench):
     keys(station, "p001", "ap")
     measure(bench, 10.0)
+    assert station.wait_confirmation(5)
     keys(station, "+")
     first = station.wait_for_delivery(0, 5)
     bench.scale.remove()
@@ -276,6 +293,7 @@ def test_shift_closes_when_the_next_begins(station, bench):
     station.test_clock.now = datetime(2026, 11, 12, 16, 0, tzinfo=LIMA)   # afternoon
     keys(station, "p002", "ap")
     measure(bench, 12.0)
+    assert station.wait_confirmation(5)
     keys(station, "+")
     station.wait_for_delivery(first["seq"], 5)
     summaries = [json.loads(m.payload) for m in station.outbox.unsent(limit=1000)

@@ -15,12 +15,12 @@ from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from aiosmtpd.controller import Controller
 
 from collector_station.coldchain import ColdchainSettings, read_trace, replay
-from hub.alerts.channels import EmailChannel, WebhookChannel
+from hub.notify.channel import AppriseChannel
+from hub.notify.urls import smtp_url, webhook_to_json_url
 from hub.alerts.engine import AlertEngine, AlertSettings
 from hub.alerts.store import AlertStore
 
@@ -193,28 +193,31 @@ def test_email_with_chart_over_real_smtp(smtp_server):
     png = tank_chart_png([(t0 + timedelta(minutes=m), 4 + m / 30 if m != 5 else None) for m in range(60)],
                          "Tanque 1")
     assert png.startswith(b"\x89PNG")
-    EmailChannel("127.0.0.1", smtp_server.port, "hub@c1", ["tec@c1"]).send(
+    # The old [alerts] smtp_* settings, as the Apprise URL the hub makes of them.
+    AppriseChannel(smtp_url("127.0.0.1", smtp_server.port, "hub@c1.pe", ["tec@c1.pe"])).send(
         {"tank": "t1"}, "Ruptura de la cadena de frío — tanque t1", "cuerpo", png)
     msg = smtp_server.messages[0]
-    assert msg["Subject"] == "Ruptura de la cadena de frío — tanque t1" and msg["To"] == "tec@c1"
+    assert msg["Subject"] == "Ruptura de la cadena de frío — tanque t1" and msg["To"] == "tec@c1.pe"
     attachments = list(msg.iter_attachments())
     assert attachments[0].get_content_type() == "image/png" and attachments[0].get_content() == png
+    assert attachments[0].get_filename() == "tanque-t1.png"
 
 
 def test_webhook_over_real_http(webhook_server):
-    WebhookChannel(webhook_server.url).send({"id": 7, "kind": "break"}, "t", "b", None)
-    assert webhook_server.calls == [{"schema": "alert/1", "id": 7, "kind": "break", "title": "t", "message": "b"}]
+    # The old [alerts] webhook_url, as Apprise's json:// URL: Apprise's JSON body.
+    AppriseChannel(webhook_to_json_url(webhook_server.url)).send({"id": 7, "kind": "break"}, "t", "b", None)
+    assert [(c["title"], c["message"], c["type"]) for c in webhook_server.calls] == [("t", "b", "info")]
 
 
 def test_failed_channel_does_not_stop_the_others(tmp_path, webhook_server):
     store = AlertStore(tmp_path / "a.sqlite3")
-    dead = EmailChannel("127.0.0.1", free_port(), "hub@c1", ["tec@c1"], timeout_s=1)
-    engine = AlertEngine(store, AlertSettings(), [dead, WebhookChannel(webhook_server.url)])
+    dead = AppriseChannel(smtp_url("127.0.0.1", free_port(), "hub@c1.pe", ["tec@c1.pe"]))
+    engine = AlertEngine(store, AlertSettings(), [dead, AppriseChannel(webhook_to_json_url(webhook_server.url))])
     now = datetime(2026, 11, 2, 6, 0, tzinfo=timezone(timedelta(hours=-5)))
     engine.observe("milk/v1/c1/s1/coldchain", json.dumps({
         "schema": "coldchain/1", "center": "c1", "station": "s1", "tank": "t1", "ts": now.isoformat(),
         "state": "break", "reason": "x"}).encode(), now)
-    assert [c["kind"] for c in webhook_server.calls] == ["break"]
+    assert [c["title"].startswith("Ruptura de la cadena de frío") for c in webhook_server.calls] == [True]
 
 
 # -- end to end ------------------------------------------------------------------------
@@ -242,7 +245,7 @@ webhook_url = "{webhook_server.url}"
 ''')
     hub = HubProcess(hub_toml, tmp_path / "hub.log").start()
     retained = []
-    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    watcher = servers.mqtt_client()          # TLS, the hub's read-all login
     watcher.on_message = lambda c, u, m: retained.append(json.loads(m.payload))
     watcher.on_connect = lambda c, *a: c.subscribe(f"milk/v1/alerts/{unique}", qos=1)
     watcher.connect("127.0.0.1", servers.mqtt_port)
@@ -251,7 +254,8 @@ webhook_url = "{webhook_server.url}"
     bench = SimulatedBench(tmp_path / "bench", tanks=1, seed=3, frame_interval_s=0.01, settle_s=0.05).start()
     path = tmp_path / "station.toml"
     path.write_text(bench.station_config_text(center=unique, station="s1", mqtt_port=servers.mqtt_port,
-                                              data_dir=str(tmp_path / "data"), stable_window_s=0.05)
+                                              data_dir=str(tmp_path / "data"), stable_window_s=0.05,
+                                              access=servers.station_mqtt(unique, "s1"))
                     + "\n[coldchain]\ncooling_window_min = 0.1\nfirst_check_min = 0.05\n")
     config = load_station_config(path)
     config = config.model_copy(update={
@@ -273,7 +277,7 @@ webhook_url = "{webhook_server.url}"
         # The broker is shared with other tests: count only this center's alerts
         # (a station left offline by an earlier test opens its own).
         mine = lambda: [m for m in smtp_server.messages if unique in m["Subject"]]  # noqa: E731
-        my_calls = lambda: [c for c in webhook_server.calls if c.get("center") == unique]  # noqa: E731
+        my_calls = lambda: [c for c in webhook_server.calls if unique in c.get("title", "")]  # noqa: E731
         wait_until(mine, 30, message="technician's e-mail")
         first = mine()[0]
         assert "Ruptura de la cadena de frío" in first["Subject"] and "tank1" in first["Subject"]
@@ -282,7 +286,8 @@ webhook_url = "{webhook_server.url}"
         alert_id = int(match[0].split()[-1])
         charts = [p for p in first.iter_attachments() if p.get_content_type() == "image/png"]
         assert charts and charts[0].get_content().startswith(b"\x89PNG")
-        wait_until(lambda: any(c["kind"] == "break" for c in my_calls()), 10, message="webhook")
+        wait_until(lambda: any("Ruptura de la cadena de frío" in c["title"] for c in my_calls()), 10,
+                   message="webhook")
         wait_until(lambda: any(a["kind"] == "break" for r in retained for a in r["alerts"]), 10,
                    message="retained alert state")
         wait_until(lambda: len(mine()) >= 2, 20, message="re-notification")

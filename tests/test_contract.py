@@ -94,14 +94,31 @@ def test_registry_message_leaves_out_what_stations_do_not_need():
 
 
 @pytest.mark.parametrize("row, field", [
-    ({"code": "ap", "name": "x"}, "keypad"),
-    ({"code": "P 1", "name": "x"}, "field code"),
-    ({"code": "P1", "active": "maybe"}, "field active"),
-    ({"code": "P1", "lab_fat_pct": "abc", "lab_date": "2026-01-01"}, "field lab_fat_pct"),
+    ({"code": "ap", "name": "x"}, "campo code: «ap» es una orden del teclado"),
+    ({"code": "P 1", "name": "x"}, "campo code"),
+    ({"code": "", "name": "x"}, "campo code: falta el código"),
+    ({"code": "P1", "active": "maybe"}, "campo active"),
+    ({"code": "P1", "lab_fat_pct": "abc", "lab_date": "2026-01-01"}, "campo lab_fat_pct"),
+    ({"code": "P1", "phone": "71234567"}, "campo phone: «71234567» no es un teléfono"),
+    ({"code": "P1", "phone": "+591 7123 456 789 0123"}, "campo phone"),
+    ({"code": "P1", "notify": "json:/x"}, "campo notify"),
 ])
 def test_bad_registry_rows_name_row_and_field(row, field):
-    with pytest.raises(RegistryError, match=f"t.csv: row 7, .*{field}"):
+    with pytest.raises(RegistryError) as caught:
         parse_registry_rows("t.csv", [(7, row)])
+    assert caught.value.text("es").startswith(f"t.csv: fila 7, {field}")
+    assert caught.value.text("en").startswith("t.csv: row 7, field ")
+
+
+def test_duplicate_registry_code_names_both_rows():
+    with pytest.raises(RegistryError) as caught:
+        parse_registry_rows("t.csv", [(2, {"code": "P1"}), (3, {"code": "P2"}), (4, {"code": "P1"})])
+    assert caught.value.text("es") == "t.csv: fila 4, campo code: «P1» ya está en la fila 2"
+
+
+def test_registry_phone_is_kept_in_e164():
+    producers, _ = parse_registry_rows("t.csv", [(2, {"code": "P1", "phone": "+591 (71) 234-567"})])
+    assert producers[0].phone == "+59171234567"
 
 
 def test_bad_registry_message_is_refused():

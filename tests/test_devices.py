@@ -68,10 +68,12 @@ def test_flag_false_always_moving_even_if_readings_agree():
     assert t.stable_kg is None
 
 
-def test_flagless_negative_and_overload_are_faults():
+def test_flagless_overload_is_a_fault_and_a_lifted_can_is_not():
     t = tracker(window=0.0)
-    assert t.update(Weight(D("-0.40"), None), 0) == "fault"
-    assert t.update(Weight(D("400"), None), 1) == "fault"
+    # Near zero, below it included, is an empty platform (a can just lifted), not a fault.
+    assert t.update(Weight(D("-0.40"), None), 0) == "empty"
+    assert t.update(Weight(D("-3"), None), 0.5) == "negative"
+    assert t.update(Weight(D("400"), None), 1) == "fault" and t.fault_reason == "over_capacity"
     assert t.stable_kg is None
 
 

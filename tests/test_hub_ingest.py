@@ -5,10 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from milk_common.contract import InvalidPayload, decode_station_message
+from milk_common.integrity import GENESIS, seal
 
 from hub.store.influx import line
 from hub.store.points import points
@@ -58,15 +58,18 @@ def test_line_protocol_escaping():
 def test_bad_messages_become_dead_letters_and_service_keeps_going(servers, hub, unique):
     hub.start()
     wait_until(lambda: hub_connected(hub))
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    station = servers.provision_station(unique, "s1")     # its login and key
+    client = servers.mqtt_client(station)
     client.connect("127.0.0.1", servers.mqtt_port)
     client.loop_start()
     topic = f"milk/v1/{unique}/s1/delivery"
-    good = {**GOOD, "center": unique}
+    good = seal({**GOOD, "center": unique}, GENESIS, station.key)
+    second = seal({**GOOD, "center": unique, "id": "b2", "seq": 2, "ts": "2026-11-15T23:58:00-05:00"},
+                  good["hash"], station.key)
     infos = [client.publish(topic, b"\xff\xfe garbage", qos=1),
              client.publish(topic, json.dumps({**good, "liters": "many"}), qos=1),
              client.publish(topic, json.dumps(good), qos=1),
-             client.publish(topic, json.dumps({**good, "id": "b2", "ts": "2026-11-15T23:58:00-05:00"}), qos=1)]
+             client.publish(topic, json.dumps(second), qos=1)]
     for info in infos:
         info.wait_for_publish(5)
     client.loop_stop()

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from hub.store.influx import InfluxV1, line, to_ns
@@ -48,9 +47,11 @@ def chain(records, key, start_seq=1, prev=GENESIS):
     return out
 
 
-def publish(port, topic, payloads):
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.connect("127.0.0.1", port)
+def publish(servers, topic, payloads):
+    """Publish as the topic's station (its broker login; its key is KEY)."""
+    _, _, center, station, _ = topic.split("/", 4)
+    client = servers.mqtt_client(servers.provision_station(center, station, key=KEY))
+    client.connect("127.0.0.1", servers.mqtt_port)
     client.loop_start()
     for p in payloads:
         client.publish(topic, json.dumps(p), qos=1).wait_for_publish(5)
@@ -70,13 +71,13 @@ def test_forged_signature_refused_and_chain_break_alerted(servers, signed_hub, u
     other2 = seal({k: v for k, v in other2.items() if k not in ("hash", "hmac", "receipt_code")},
                   "f" * 64, KEY)
     topic = f"milk/v1/{unique}/s1/delivery"
-    publish(servers.mqtt_port, topic, [good[0], good[2], forged[0]])
+    publish(servers, topic, [good[0], good[2], forged[0]])
     wait_until(lambda: stored(servers, signed_hub.database) == 2, message="two good stored")
     wait_until(lambda: hub_status(signed_hub)["dead_letters"] == 1, message="forged refused")
     data = Path(signed_hub.config_path).parent / "hub-data"
     dead = [json.loads(x) for x in (data / "dead_letters.jsonl").read_text().splitlines()]
     assert "signature" in dead[0]["reason"] and json.loads(dead[0]["payload"])["seq"] == 4
-    publish(servers.mqtt_port, topic, [other2])
+    publish(servers, topic, [other2])
     wait_until(lambda: hub_status(signed_hub)["integrity_alerts"] >= 2, message="chain break alerted")
     findings = [json.loads(x) for x in (data / "integrity.jsonl").read_text().splitlines()]
     problems = {(f["seq"], f["problem"]) for f in findings}
@@ -87,7 +88,7 @@ def test_unsigned_refused_when_signatures_required(servers, signed_hub, unique):
     start = datetime(2026, 11, 3, 6, 0, tzinfo=LIMA)
     record = {"schema": "delivery/1", "id": "u1", "seq": 1,
               **next(make_records(1, center=unique, station="s1", start=start))}
-    publish(servers.mqtt_port, f"milk/v1/{unique}/s1/delivery", [record])
+    publish(servers, f"milk/v1/{unique}/s1/delivery", [record])
     wait_until(lambda: hub_status(signed_hub)["dead_letters"] == 1)
     assert stored(servers, signed_hub.database) == 0
 
@@ -95,7 +96,7 @@ def test_unsigned_refused_when_signatures_required(servers, signed_hub, unique):
 def test_verify_finds_a_point_altered_in_influxdb(servers, signed_hub, unique):
     start = datetime(2026, 11, 4, 6, 0, tzinfo=LIMA)
     good = chain(list(make_records(5, center=unique, station="s1", start=start)), KEY)
-    publish(servers.mqtt_port, f"milk/v1/{unique}/s1/delivery", good)
+    publish(servers, f"milk/v1/{unique}/s1/delivery", good)
     wait_until(lambda: stored(servers, signed_hub.database) == 5)
     run = lambda: subprocess.run([sys.executable, "-m", "hub", "verify", "--period", "2026-11-1",  # noqa: E731
                                   "--config", str(signed_hub.config_path)],
@@ -129,7 +130,7 @@ def test_voids_and_corrections_in_the_statement_and_export(servers, signed_hub, 
                             reject_reason="void")], KEY, start_seq=4, prev=records[-1]["hash"])
     records += chain([amend(base[1], "correction", "id2", 31, producer="p009")], KEY, start_seq=5,
                      prev=records[-1]["hash"])
-    publish(servers.mqtt_port, f"milk/v1/{unique}/s1/delivery", records)
+    publish(servers, f"milk/v1/{unique}/s1/delivery", records)
     wait_until(lambda: stored(servers, signed_hub.database) == 5)
     pricing = Path(__file__).resolve().parent.parent / "examples" / "pricing.toml"
     out = tmp_path / "out"

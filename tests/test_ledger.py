@@ -16,7 +16,7 @@ def run(tmp_path, period, deliveries, *extra, advances=None, out="out"):
     (tmp_path / f"d-{period}.csv").write_text(HEADER + deliveries)
     argv = ["payments", "--period", period, "--deliveries", str(tmp_path / f"d-{period}.csv"),
             "--pricing", str(DATA / "pricing.toml"), "--out", str(tmp_path / out), "--quiet", "--no-pdf",
-            "--ledger", str(tmp_path / "ledger.sqlite"), *extra]
+            "--ledger", str(tmp_path / "ledger.sqlite"), "--lang", "es", *extra]
     if advances:
         (tmp_path / "adv.csv").write_text("producer,kind,amount,installments,first_period\n" + advances)
         argv += ["--advances", str(tmp_path / "adv.csv")]
@@ -41,7 +41,7 @@ def test_close_carry_over_second_installment_and_late_delivery(tmp_path, capsys)
     # The same period again with a late delivery and no advances file: the frozen statements.
     code, rows = run(tmp_path, "2026-11-1", NOV1 + LATE, out="again")
     assert code == 0 and (tmp_path / "again" / "statements.csv").read_text() == frozen
-    assert "closed on" in capsys.readouterr().err
+    assert "se cerró el" in capsys.readouterr().err
 
     # 2026-11-2 without the advances file: the second installment (100.51) comes from the ledger.
     # The late delivery d9 (15th 23:59 Lima, closed period) is an adjustment here:
@@ -71,7 +71,7 @@ def test_a_corrected_delivery_is_the_difference(tmp_path):
 def test_closing_order_and_frozen_tables(tmp_path, capsys):
     assert run(tmp_path, "2026-11-1", NOV1, "--close")[0] == 0
     assert run(tmp_path, "2026-12-1", "", "--close")[0] == 2
-    assert "close period 2026-11-2 before 2026-12-1" in capsys.readouterr().err
+    assert "cierre la quincena 2026-11-2 antes de 2026-12-1" in capsys.readouterr().err
     assert run(tmp_path, "2026-11-1", NOV1, "--close")[0] == 2
     db = sqlite3.connect(tmp_path / "ledger.sqlite")
     with pytest.raises(sqlite3.DatabaseError, match="frozen"):
@@ -81,7 +81,7 @@ def test_closing_order_and_frozen_tables(tmp_path, capsys):
     db.execute("UPDATE closed_period SET statements_csv = replace(statements_csv, '101.00', '999.00')")
     db.commit()
     assert run(tmp_path, "2026-11-1", NOV1, out="x")[0] == 2
-    assert "checksum mismatch" in capsys.readouterr().err
+    assert "la suma de control no coincide, el libro fue alterado" in capsys.readouterr().err
 
 
 def test_without_ledger_nothing_changes(tmp_path):

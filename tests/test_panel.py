@@ -120,6 +120,7 @@ def test_panel_drives_the_station_flow(tmp_path, factory):
         press(factory, pins.alcohol_pass_pin)
         wait_until(lambda: station.flow.alcohol_ok is True, 5, 0.01)
         assert station.wait_for_delivery(0, 0.5) is None     # waits for the operator's decision
+        assert station.wait_confirmation(5)
         press(factory, pins.accept_pin)
         first = station.wait_for_delivery(0, 10)
         assert first is not None and first["accepted"] is True and first["producer"] == "p001"

@@ -95,7 +95,7 @@ def test_bolivia(tmp_path):
         ),
         (
             'colour = "blue"\n' + MINIMAL,
-            "pricing.toml: colour: unknown key (known keys: association, currency, fees, price, reconcile, timezone)",
+            "pricing.toml: colour: unknown key (known keys: association, currency, fees, limits, price, reconcile, timezone)",
         ),
         (
             MINIMAL + '[fees]\ncontribution = "0.02"\n',

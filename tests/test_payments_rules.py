@@ -216,7 +216,7 @@ def test_bad_input_one_line_and_no_output(tmp_path, capsys, deliveries, advances
     (tmp_path / "deliveries.csv").write_text(deliveries)
     (tmp_path / "pricing.toml").write_text(pricing_text or (DATA / "pricing.toml").read_text())
     argv = ["payments", "--period", "2026-11-1", "--deliveries", str(tmp_path / "deliveries.csv"),
-            "--pricing", str(tmp_path / "pricing.toml"), "--out", str(tmp_path / "out"), "--quiet"]
+            "--pricing", str(tmp_path / "pricing.toml"), "--out", str(tmp_path / "out"), "--quiet", "--lang", "en"]
     if advances:
         (tmp_path / "advances.csv").write_text(advances)
         argv += ["--advances", str(tmp_path / "advances.csv")]
@@ -224,4 +224,33 @@ def test_bad_input_one_line_and_no_output(tmp_path, capsys, deliveries, advances
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("milk-hub: " + str(tmp_path) + "/" + expected), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("deliveries, pricing_text, expected", [
+    (HEADER + "d1,p1,2026-11-02T06:00:00-05:00,-3,11.60,true\n", None,
+     "deliveries.csv: fila 2, campo liters: valor negativo '-3'"),
+    (HEADER + GOOD_ROW + "d2,p1,2026-11-02T06:00:00,10,11.60,true\n", None,
+     "deliveries.csv: fila 3, campo ts: falta la diferencia con UTC en '2026-11-02T06:00:00' "
+     "(escriba p. ej. 2026-11-15T06:30:00-05:00)"),
+    ("id,producer,ts\n", None,
+     "deliveries.csv: fila 1: falta(n) la(s) columna(s) liters, solids_pct, accepted "
+     "(obligatorias: id, producer, ts, liters, solids_pct, accepted)"),
+    (HEADER + GOOD_ROW, '[price]\nscheme = "by_weight"\nbase_per_liter = "1"\n',
+     "pricing.toml: [price] scheme: esquema desconocido 'by_weight'"),
+])
+def test_bad_input_is_spanish_by_default(tmp_path, capsys, monkeypatch, deliveries, pricing_text, expected):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "deliveries.csv").write_text(deliveries)
+    (tmp_path / "pricing.toml").write_text(pricing_text or (DATA / "pricing.toml").read_text())
+    assert main(["payments", "--period", "2026-11-1", "--deliveries", str(tmp_path / "deliveries.csv"),
+                 "--pricing", str(tmp_path / "pricing.toml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("milk-hub: " + str(tmp_path) + "/" + expected), err
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")  # the locale says English: English
+    assert main(["payments", "--period", "2026-11-1", "--deliveries", str(tmp_path / "deliveries.csv"),
+                 "--pricing", str(tmp_path / "pricing.toml"), "--out", str(tmp_path / "out")]) == 2
+    assert "fila" not in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

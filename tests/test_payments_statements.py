@@ -21,6 +21,8 @@ from hub.payments.statements import (
 )
 
 DATA = Path(__file__).parent / "data" / "payments"
+# What every run writes (without PDFs): the PDFs and the locale copy are optional.
+ALWAYS = ["lines.csv", "statements", "statements.csv", "statements.txt", "warnings.txt"]
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +77,13 @@ def test_producer_statement_in_spanish(fortnight):
     assert "LIQUIDACIÓN QUINCENAL 2026-11-1" in text
     assert "Del 01/11/2026 al 15/11/2026" in text
     assert "Productor: p001" in text
-    # One line per delivery: local date and time, litres, TS as priced, price/L, exact value.
-    assert "15/11/2026  23:59   10.50  11.45     1.015  10.6575" in text
-    assert "01/11/2026  06:10   25.40  11.62      1.04   26.416" in text
+    # One line per delivery: local date and time, litres, TS as priced, price/L, value to the cent,
+    # the price's arithmetic (10.50 × 1.015 = 10.6575 -> 10.66; 25.40 × 1.04 = 26.416 -> 26.42).
+    assert "15/11/2026  23:59   10.50  11.45     1.015  10.66  1.03 - 1×0.015" in text
+    assert "01/11/2026  06:10   25.40  11.62      1.04  26.42  1.03 + 1×0.01" in text
+    # 26.42 + 30.45 + 10.66 = 67.53, the gross is 67.5175 rounded once: the rounding line says so.
+    assert any(line.startswith("Suma de las entregas") and line.endswith("67.53") for line in text.splitlines())
+    assert any(line.startswith("Redondeo del bruto") and line.endswith("-0.01") for line in text.splitlines())
     assert "alimento, cuota 2 de 2 (desde 2026-10-2)" in text
     last = text.splitlines()
     assert any(line.startswith("Bruto (PEN)") and line.endswith("67.52") for line in last)
@@ -117,8 +123,9 @@ def test_pdf_statements_are_written_with_the_text_ones(tmp_path, fortnight):
     assert (out / "statements.pdf").read_bytes().startswith(b"%PDF")
     assert (out / "statements" / "p003.pdf").read_bytes().startswith(b"%PDF")
     # Without PDFs a second run removes them: never a mixed set.
+    assert (out / "planilla.pdf").read_bytes().startswith(b"%PDF")
     write_statements(out, fortnight)
-    assert sorted(p.name for p in out.iterdir()) == ["statements", "statements.csv", "statements.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ALWAYS
     assert not list((out / "statements").glob("*.pdf"))
 
 
@@ -129,14 +136,14 @@ def test_write_outputs(tmp_path, fortnight):
     assert (out / "statements.txt").read_text() == render_table(fortnight)
     assert sorted(p.name for p in (out / "statements").iterdir()) == ["p001.txt", "p002.txt", "p003.txt", "p004.txt"]
     assert (out / "statements" / "p003.txt").read_text() == render_producer_statement(fortnight, "p003")
-    assert sorted(p.name for p in out.iterdir()) == ["statements", "statements.csv", "statements.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ALWAYS
 
     # A second run replaces everything, including pages of producers no longer present.
     (out / "statements" / "p999.txt").write_text("stale")
     write_outputs(out, fortnight, lang="en")
     assert sorted(p.name for p in (out / "statements").iterdir()) == ["p001.txt", "p002.txt", "p003.txt", "p004.txt"]
     assert "FORTNIGHT STATEMENT" in (out / "statements" / "p001.txt").read_text()
-    assert sorted(p.name for p in out.iterdir()) == ["statements", "statements.csv", "statements.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ALWAYS
 
 
 def test_a_failure_leaves_the_previous_outputs_untouched(tmp_path, fortnight, monkeypatch):
@@ -148,10 +155,10 @@ def test_a_failure_leaves_the_previous_outputs_untouched(tmp_path, fortnight, mo
 
     real = statements.render_producer_statement
 
-    def fail_on_p003(fortnight, producer, lang="es"):
+    def fail_on_p003(fortnight, producer, lang="es", **names):
         if producer == "p003":
             raise RuntimeError("printer on fire")
-        return real(fortnight, producer, lang)
+        return real(fortnight, producer, lang, **names)
 
     monkeypatch.setattr(statements, "render_producer_statement", fail_on_p003)
     with pytest.raises(RuntimeError):

@@ -31,8 +31,10 @@ def record_all(outbox: Outbox, records, center: str, station: str) -> list[dict]
 
 
 def publisher_for(outbox: Outbox, servers, center: str, station: str) -> OutboxPublisher:
+    # The station's own broker login (TLS) and its key KEY registered with the hub.
+    access = servers.provision_station(center, station, key=KEY)
     return OutboxPublisher(outbox, center=center, station=station, host="127.0.0.1",
-                           port=servers.mqtt_port, reconnect_max_s=0.5)
+                           port=servers.mqtt_port, access=access, reconnect_max_s=0.5)
 
 
 def stored(servers, database: str, query: str = "SELECT COUNT(liters) FROM delivery") -> int:

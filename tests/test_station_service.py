@@ -6,7 +6,6 @@ import threading
 import time
 from datetime import datetime
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from collector_station.config import load_station_config
@@ -19,14 +18,14 @@ pytestmark = pytest.mark.servers
 
 
 class Subscriber:
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(self, servers, topic: str) -> None:
         self.messages: list[tuple[str, dict]] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client = servers.mqtt_client()      # TLS, the hub's read-all login
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, json.loads(m.payload)))
         self.ready = threading.Event()
         self.client.on_subscribe = lambda *a: self.ready.set()
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
-        self.client.connect("127.0.0.1", port)
+        self.client.connect("127.0.0.1", servers.mqtt_port)
         self.client.loop_start()
         assert self.ready.wait(5)
 
@@ -57,12 +56,19 @@ require_known = false
 """
 
 
-def make_station(bench, tmp_path, port, unique, extra=AUTOMATIC, printer=None):
+def make_station(bench, tmp_path, servers, unique, extra=AUTOMATIC, printer=None):
     """A station on the simulated bench; by default it records as soon as the
-    weight is stable and the density arrived (no tests, no confirmation)."""
+    weight is stable and the density arrived (no tests, no confirmation).
+    It logs in to the broker as itself, with its provisioned key (`servers`
+    may be a bare port number for a station whose broker is unreachable)."""
     path = tmp_path / "station.toml"
+    if isinstance(servers, int):
+        port, access = servers, ""
+    else:
+        port, access = servers.mqtt_port, servers.station_mqtt(unique, "s1")
     path.write_text(bench.station_config_text(center=unique, station="s1", mqtt_port=port,
-                                              data_dir=str(tmp_path / "data"), stable_window_s=0.05)
+                                              data_dir=str(tmp_path / "data"), stable_window_s=0.05,
+                                              access=access)
                     + extra)
     config = load_station_config(path)
     config = config.model_copy(update={
@@ -84,8 +90,8 @@ def deliver(station, bench, producer, kg, density=1.031, temp=15.0, after_seq=0)
 
 
 def test_bench_delivery_published_with_spanish_display(servers, bench, tmp_path, unique):
-    sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/#")
-    station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique)
+    sub = Subscriber(servers, f"milk/v1/{unique}/#")
+    station, shown = make_station(bench, tmp_path, servers, unique)
     station.start()
     assert station.wait_ready()
     try:
@@ -126,8 +132,8 @@ def test_station_works_offline_and_sends_later_in_order(servers, bench, tmp_path
     finally:
         station.stop()
     # Restarted with the broker reachable: the backlog goes out, in order, same ids.
-    sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/+/delivery")
-    station, _ = make_station(bench, tmp_path, servers.mqtt_port, unique)
+    sub = Subscriber(servers, f"milk/v1/{unique}/+/delivery")
+    station, _ = make_station(bench, tmp_path, servers, unique)
     station.start()
     assert station.wait_ready()
     try:
@@ -140,8 +146,8 @@ def test_station_works_offline_and_sends_later_in_order(servers, bench, tmp_path
 
 
 def test_scale_unplugged_mid_run_and_plugged_back(servers, bench, tmp_path, unique):
-    sub = Subscriber(servers.mqtt_port, f"milk/v1/{unique}/s1/status")
-    station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique)
+    sub = Subscriber(servers, f"milk/v1/{unique}/s1/status")
+    station, shown = make_station(bench, tmp_path, servers, unique)
     station.start()
     assert station.wait_ready()
     try:
@@ -170,14 +176,15 @@ def test_scale_unplugged_mid_run_and_plugged_back(servers, bench, tmp_path, uniq
 def test_registry_pushed_from_the_hub(servers, bench, tmp_path, unique):
     import subprocess
     import sys
-    station, shown = make_station(bench, tmp_path, servers.mqtt_port, unique, extra="")
+    station, shown = make_station(bench, tmp_path, servers, unique, extra="")
     station.start()
     assert station.wait_ready()
     try:
         assert not station.enter_producer("p001")            # unknown until the hub sends it
         (tmp_path / "producers.csv").write_text("code,name,lab_fat_pct,lab_date\n"
                                                 "p001,Rosa,4.1,2026-11-20\np002,Juan,,\n")
-        (tmp_path / "hub.toml").write_text(f"[mqtt]\nport = {servers.mqtt_port}\n")
+        (tmp_path / "hub.toml").write_text(f"[mqtt]\nport = {servers.mqtt_port}\n"
+                                           + servers.security.hub_mqtt_lines())
         run = subprocess.run([sys.executable, "-m", "hub", "registry", "publish", "--center", unique,
                               "--csv", str(tmp_path / "producers.csv"), "--config",
                               str(tmp_path / "hub.toml")], capture_output=True, text=True, timeout=30)

@@ -44,14 +44,28 @@ def test_stability_window_restarts_on_jump():
     assert t.update(Weight(D("20.50"), True), 2.0) == "stable"
 
 
-@pytest.mark.parametrize("weight", [
-    Weight(None, False, "overload"), Weight(None, False, "underload"),
-    Weight(D("-3"), True), Weight(D("301"), True),
+@pytest.mark.parametrize("weight, reason", [
+    (Weight(None, False, "overload"), "overload"), (Weight(None, False, "underload"), "underload"),
+    (Weight(None, None, "error"), "error"), (Weight(D("301"), True), "over_capacity"),
 ])
-def test_fault_states_never_stable(weight):
+def test_fault_states_never_stable(weight, reason):
     t = tracker(window=0)
     t.update(Weight(D("20"), True), 0.0)
     assert t.update(weight, 0.1) == "fault" and t.stable_kg is None
+    assert t.fault_reason == reason
+
+
+@pytest.mark.parametrize("kg", ["-0.3", "-0.01", "0", "0.49"])
+def test_a_lifted_can_reading_near_zero_is_empty_not_a_fault(kg):
+    t = tracker(window=0)
+    t.update(Weight(D("20"), True), 0.0)
+    assert t.update(Weight(D(kg), False), 0.1) == "empty" and t.fault_reason is None
+
+
+def test_a_negative_reading_is_neither_empty_nor_a_fault():
+    t = tracker(window=0)
+    assert t.update(Weight(D("-3"), True), 0.0) == "negative"
+    assert t.stable_kg is None and t.fault_reason is None
 
 
 def test_empty_below_threshold():

@@ -224,6 +224,8 @@ class Scale:
         self._last_at: float | None = None
         self._last_raw: int | None = None
         self._tare_counts = 0
+        # Who else wants the load cell's raw counts (calibration: RawCounts).
+        self.raw_listeners: list[Callable[[int], None]] = []
         instrument.on_event = self._on_event
 
     @classmethod
@@ -249,6 +251,8 @@ class Scale:
         if isinstance(event, BridgeSample):
             if event.sensor != "load_cell" or self.calibration is None:
                 return
+            for listener in self.raw_listeners:
+                listener(event.raw)
             if event.raw >= HX711_MAX:
                 event = Weight(None, False, "overload")
             elif event.raw <= HX711_MIN:
@@ -279,8 +283,13 @@ class Scale:
         return self._last_at is not None and self.clock() - self._last_at <= self.stale_after_s
 
     @property
+    def fault_reason(self) -> str | None:
+        """Why the scale is in `fault` (overload, underload, error, over_capacity)."""
+        return self.tracker.fault_reason if self.state == "fault" else None
+
+    @property
     def state(self) -> str:
-        """unknown | empty | moving | stable | fault | no_data | disconnected"""
+        """unknown | empty | negative | moving | stable | fault | no_data | disconnected"""
         if not self.instrument.connected:
             return "disconnected"
         if self._last_at is not None and not self._fresh():

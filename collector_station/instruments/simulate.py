@@ -378,8 +378,12 @@ class SimulatedBench:
         self.densimeter_port.unplug()
 
     def station_config_text(self, *, center: str, station: str, mqtt_port: int,
-                            data_dir: str, stable_window_s: float = 0.3) -> str:
-        """A station.toml pointing at these devices."""
+                            data_dir: str, stable_window_s: float = 0.3, access: str = "") -> str:
+        """A station.toml pointing at these devices. `access` is the `[mqtt]` +
+        `[integrity]` fragment `milk-hub provision station` printed (broker
+        address, TLS, login, HMAC key); it replaces the plain `[mqtt]` part."""
+        mqtt_part = access.strip() + "\n" if access else \
+            f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
         tanks = "\n".join(
             f'{name} = "{t.sensor_id}"' if len(t.sensor_ids) == 1 else
             f'{name} = [{", ".join(chr(34) + sid + chr(34) for sid in t.sensor_ids)}]'
@@ -400,10 +404,7 @@ language = "es"
 timezone = "America/Lima"
 data_dir = "{data_dir}"
 
-[mqtt]
-host = "127.0.0.1"
-port = {mqtt_port}
-
+{mqtt_part}
 [scale]
 port = "{self.scale_port.path}"
 format = "{self.scale_format}"
@@ -427,6 +428,10 @@ batch_size = 10
 
 [thermometers.tanks]
 {tanks}
+
+# A simulated bench keeps simulated time: never refuse on the clock (docs/clock.md).
+[clock]
+require_sync = "off"
 '''
 
 

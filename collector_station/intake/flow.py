@@ -29,6 +29,41 @@ class AcceptanceRules:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """The weight and analysis the operator is deciding on, frozen.
+
+    ACCEPT records exactly these, whatever the scale shows meanwhile:
+    lifting the can keeps them; only a different stable weight or a new
+    analysis replaces them (a new `number`, `replaced` True), and the
+    decision already given is then dropped, so the operator sees the new
+    values before ACCEPT can record them.
+    """
+
+    number: int                          # counts confirmations: the screen names the one it shows
+    weight_kg: Decimal
+    analysis: TimedAnalysis | None
+    quality: Assessment | None = None
+    replaced: bool = False
+
+
+# The reasons an operator may give to REJECT (the console's reason buttons):
+# the contract's reject reasons that are the operator's call.
+OPERATOR_REJECT_REASONS = ("alcohol_positive", "organoleptic_fail", "acidity_high", "operator_reject")
+
+
+def match_producer_number(typed: str, codes) -> str | None:
+    """The code a bare number stands for (`7` or `007` -> `p007`) when exactly
+    one of `codes` carries that number; None otherwise. Producers are known
+    by their number at the bench, and a touch pad has only digits."""
+    if not typed.isdigit():
+        return None
+    number = int(typed)
+    found = [c for c in codes
+             if (digits := "".join(ch for ch in c if ch.isdigit())) and int(digits) == number]
+    return found[0] if len(found) == 1 else None
+
+
+@dataclass(frozen=True)
 class Step:
     """What the bench waits for next, or `record` with the verdict."""
 
@@ -36,6 +71,7 @@ class Step:
     accepted: bool = True
     reason: str | None = None
     missing: tuple[str, ...] = ()
+    confirmation: Confirmation | None = None   # wait_decision, and a record made from it
 
 
 @dataclass
@@ -59,12 +95,19 @@ class IntakeFlow:
     acidity_dornic: Decimal | None = None
     decision: str | None = None          # None | "accept" | "reject"
     note: str = ""
+    reject_reason: str = "operator_reject"
     empties_at_record: int = 0           # the scale's empty count when the last can was recorded
+    # Two stable weights closer than this are the same can (the scale's own
+    # stability tolerance): the confirmation is not replaced for drift.
+    weight_tolerance_kg: Decimal = Decimal("0.02")
+    confirmation: Confirmation | None = None
+    confirmations: int = 0
 
     def enter_producer(self, code: str) -> None:
         self.producer = code
         self.alcohol_ok = self.organoleptic_ok = self.acidity_dornic = None
         self.decision, self.note = None, ""
+        self.confirmation = None
 
     def record_test(self, test: str, value: bool | Decimal) -> None:
         if test == "alcohol":
@@ -76,12 +119,25 @@ class IntakeFlow:
         else:
             raise ValueError(f"unknown test {test!r}")
 
-    def decide(self, accept: bool, note: str = "") -> None:
+    def decide(self, accept: bool, note: str = "", confirmation: int | None = None,
+               reason: str | None = None) -> bool:
+        """ACCEPT or REJECT. An ACCEPT before any values were shown for it is
+        refused (False), as is one naming (`number`, from a face that shows
+        it) a confirmation that is no longer current: the operator accepts
+        what was shown, never values still to come."""
+        if accept and self.rules.confirm and (self.confirmation is None or (
+                confirmation is not None and self.confirmation.number != confirmation)):
+            return False
+        if not accept and reason is not None and reason not in OPERATOR_REJECT_REASONS:
+            return False
         self.decision, self.note = ("accept" if accept else "reject"), note
+        # REJECT names its reason (the console's reason buttons); plain REJECT is the operator's call.
+        self.reject_reason = reason or "operator_reject"
+        return True
 
     def _rule_rejection(self) -> str | None:
         if self.decision == "reject":
-            return "operator_reject"
+            return self.reject_reason
         if self.alcohol_ok is False and self.rules.alcohol_test != "off":
             return "alcohol_positive"
         if self.organoleptic_ok is False and self.rules.organoleptic != "off":
@@ -111,10 +167,27 @@ class IntakeFlow:
                 return Step("remove_can")
         if self.producer is None:
             return Step("enter_code")
+        frozen = self.confirmation
+        replaced = frozen is not None and self._outdated(frozen, scale_state, stable_kg, analysis, now_s)
+        if replaced:
+            self.confirmation = None
+            if self.decision == "accept":
+                self.decision = None
+            # The new values replace only what changed: a new analysis while
+            # the can is off keeps the weight shown, a new weight the analysis.
+            if scale_state != "stable" or stable_kg is None:
+                scale_state, stable_kg = "stable", frozen.weight_kg
+            if not self._newer(frozen, analysis, now_s):
+                analysis = frozen.analysis
         reason = self._rule_rejection()
         if reason:
             # Rejected milk is recorded too, weighed when a can is on the scale.
-            return Step("record", accepted=False, reason=reason)
+            return Step("record", accepted=False, reason=reason, confirmation=self.confirmation)
+        if self.confirmation is not None:
+            # Frozen: the can may be lifted, the record keeps what was shown.
+            if self.decision == "accept":
+                return Step("record", accepted=True, confirmation=self.confirmation)
+            return Step("wait_decision", confirmation=self.confirmation)
         if scale_state != "stable" or stable_kg is None:
             return Step("wait_stable")
         if self.densimeter and not self.fresh(analysis, now_s):
@@ -125,14 +198,31 @@ class IntakeFlow:
         missing = self.missing_tests()
         if missing:
             return Step("wait_tests", missing=missing)
-        if self.rules.confirm and self.decision != "accept":
-            return Step("wait_decision")
+        if self.rules.confirm:
+            self.confirmations += 1
+            self.confirmation = Confirmation(self.confirmations, stable_kg,
+                                             analysis if self.densimeter else None, quality,
+                                             replaced=replaced)
+            return Step("wait_decision", confirmation=self.confirmation)
         return Step("record", accepted=True)
+
+    def _outdated(self, frozen: Confirmation, scale_state: str, stable_kg: Decimal | None,
+                  analysis: TimedAnalysis | None, now_s: float) -> bool:
+        """A different stable weight or a newer analysis than the frozen ones."""
+        if scale_state == "stable" and stable_kg is not None \
+                and abs(stable_kg - frozen.weight_kg) > self.weight_tolerance_kg:
+            return True
+        return self._newer(frozen, analysis, now_s)
+
+    def _newer(self, frozen: Confirmation, analysis: TimedAnalysis | None, now_s: float) -> bool:
+        return (self.densimeter and analysis is not None and frozen.analysis is not None
+                and analysis.number != frozen.analysis.number and self.fresh(analysis, now_s))
 
     def recorded(self, analysis: TimedAnalysis | None, weighed: bool, empties: int = 0) -> None:
         self.producer = None
         self.empties_at_record = empties
         self.decision, self.note = None, ""
+        self.confirmation = None
         self.awaiting_removal = weighed
         if analysis is not None:
             self.last_analysis_used = analysis.number

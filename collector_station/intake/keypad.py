@@ -11,8 +11,9 @@ One line per action. Pure parsing; the station acts on the result.
     t             tare the scale
     p             print the last receipt again
     s             close the shift (print and send its summary)
-    x 12 [words]  void delivery no. 12 (a new record; the original stays)
-    c 12 P005     delivery no. 12 belongs to producer P005 (a correction record)
+    x 12 PIN words       void delivery no. 12 (a new record; the original stays):
+                         the supervisor's PIN and the reason
+    c 12 P005 PIN words  delivery no. 12 belongs to producer P005 (a correction record)
     e tanque1     the tank was emptied (the buyer's pick-up)
     m tanque1     milk was poured into the tank by hand (starts its cooling window)
     q             stop the station
@@ -30,7 +31,7 @@ RESERVED = KEYPAD_WORDS   # a producer code may not be one of these (the registr
 
 @dataclass(frozen=True)
 class Command:
-    action: str              # producer | test | decide | tare | reprint | close_shift | void | correct | quit | invalid
+    action: str              # producer | test | decide | tare | reprint | close_shift | void | correct | usage | quit | invalid
     args: tuple = ()
 
 
@@ -64,10 +65,13 @@ def parse_keypad(line: str) -> Command:
         return Command("close_shift")
     if head == "q" and not rest:
         return Command("quit")
-    if head == "x" and rest and rest[0].isdigit():
-        return Command("void", (rest[0], " ".join(rest[1:])))
-    if head == "c" and len(rest) == 2 and rest[0].isdigit():
-        return Command("correct", (rest[0], rest[1]))
+    # Voids and corrections: the supervisor's PIN (digits) then the reason.
+    if head == "x" and len(rest) >= 2 and rest[0].isdigit() and rest[1].isdigit():
+        return Command("void", (rest[0], " ".join(rest[2:]), rest[1]))
+    if head == "c" and len(rest) >= 3 and rest[0].isdigit() and rest[2].isdigit():
+        return Command("correct", (rest[0], rest[1], " ".join(rest[3:]), rest[2]))
+    if head in ("x", "c"):
+        return Command("usage", (head,))
     if head in ("e", "m") and len(rest) == 1:
         return Command("tank_emptied" if head == "e" else "tank_milk_added", (rest[0],))
     if len(words) == 1 and head not in RESERVED:
@@ -91,11 +95,15 @@ def apply(station, command: Command) -> bool:
     elif action == "close_shift":
         station.close_shift()
     elif action == "void":
-        station.void(*args)
+        ident, note, pin = args
+        station.void(ident, note, pin=pin)
     elif action == "correct":
-        station.correct_producer(*args)
+        ident, producer, note, pin = args
+        station.correct_producer(ident, producer, note, pin=pin)
     elif action in ("tank_emptied", "tank_milk_added"):
         station.tank_event(args[0], emptied=action == "tank_emptied")
+    elif action == "usage":
+        station.show("keypad_usage_void" if args[0] == "x" else "keypad_usage_correct")
     elif action == "quit":
         return False
     else:

@@ -184,6 +184,7 @@ FLAG_TEXT = {
         "skim_suspect": "densidad alta: posible descremado",
         "freezing_point_water_suspect": "punto de congelación alto: posible agua añadida",
         "below_min_solids": "sólidos totales bajo el mínimo",
+        "no_density": "sin lectura de densidad: litros con la densidad por defecto",
     },
     "en": {
         "density_temp_outside_range": "temperature outside the correction range (10–21 °C)",
@@ -191,5 +192,6 @@ FLAG_TEXT = {
         "skim_suspect": "high density: skimming suspected",
         "freezing_point_water_suspect": "high freezing point: added water suspected",
         "below_min_solids": "total solids below the minimum",
+        "no_density": "no density reading: litres from the default density",
     },
 }

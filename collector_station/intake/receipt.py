@@ -25,8 +25,12 @@ def _fmt(value: object, places: int) -> str:
 
 
 def render_receipt(record: dict, lang: str = "es", *, producer_name: str = "",
-                   reprint: bool = False, width: int = WIDTH) -> str:
-    """The receipt of one delivery record (a sealed delivery/1 payload)."""
+                   reprint: bool = False, width: int = WIDTH, refers: dict | None = None) -> str:
+    """The receipt of one delivery record (a sealed delivery/1 payload).
+
+    A void or a correction names the delivery it amends (`refers`, the
+    original record) by its number and producer, as the producer knows it
+    from their own receipt: never by the internal id."""
     t = lambda key, **kw: text(lang, key, **kw)  # noqa: E731
     ts = datetime.fromisoformat(record["ts"])
     lines = [
@@ -56,7 +60,13 @@ def render_receipt(record: dict, lang: str = "es", *, producer_name: str = "",
         lines.append(t("receipt_rejected").center(width))
         lines.extend(_wrap(reason, width))
     if record.get("kind") in ("void", "correction"):
-        lines.append(_pair(t("receipt_refers"), str(record.get("refers_to"))[:16], width))
+        key = "receipt_voids" if record["kind"] == "void" else "receipt_corrects"
+        if refers is not None:
+            lines.extend(_wrap(t(key, seq=refers["seq"], producer=refers["producer"]), width))
+        else:
+            lines.append(t(f"{key}_unknown"))
+        if record.get("note"):
+            lines.extend(_wrap(t("receipt_reason", reason=record["note"]), width))
     lines += [
         "-" * width,
         _pair(t("receipt_code"), record["receipt_code"], width),

@@ -17,8 +17,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from milk_common.contract.registry import (LabFat, Producer, RegistryError, parse_registry_rows,
-                                           read_registry_csv)
+from milk_common.contract.registry import (ImportSummary, LabFat, Producer, RegistryError,
+                                           merge_producers, parse_registry_rows, read_registry_csv)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS producers (
     code   TEXT PRIMARY KEY,
@@ -93,15 +93,20 @@ class Registry:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def import_csv(self, path: str | Path) -> int:
+    def import_csv(self, path: str | Path, replace: bool = False) -> ImportSummary:
+        """Merge the CSV into the registry (new codes added, known ones updated, the rest
+        kept); `replace` makes the file the whole registry. All or nothing."""
         producers, lab = read_registry_csv(path)
-        self.replace(producers, lab)
-        return len(producers)
+        # A bench keeps no phones or notification URLs (they stay at the hub).
+        producers = [Producer(p.code, p.name, p.active) for p in producers]
+        merged, summary = merge_producers(self.all(), producers, replace=replace)
+        self.replace(merged, lab)
+        return summary
 
     def apply_hub_message(self, payload: dict) -> int:
         """A `registry/1` message from the hub; raises ValueError (RegistryError) when malformed."""
         if payload.get("schema") != "registry/1" or not isinstance(payload.get("producers"), list):
-            raise RegistryError("not a registry/1 message")
+            raise RegistryError("not_message")
         rows = [{k: "" if v is None else str(v) for k, v in item.items()}
                 for item in payload["producers"] if isinstance(item, dict)]
         producers, lab = parse_registry_rows("hub registry", ((i + 1, r) for i, r in enumerate(rows)))

@@ -8,6 +8,11 @@ the same payload, so the same stable id: the hub's writes are idempotent.
 
 One connection guarded by a lock: the station writes a few rows a minute,
 and SQLite serialises writers anyway.
+
+Recovery (docs/recovery.md): the database gets a random sequence `epoch`
+when it is created; deliveries and tank batches carry it with their `seq`,
+and both are kept here, so the hub can ask for any of them again
+(`requeue`) and get the very bytes first published.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from milk_common.contract import delivery_payload, tank_payload
+from milk_common.contract import delivery_payload, station_topic, tank_payload
 from milk_common.integrity import GENESIS, seal
 
 SCHEMA = """
@@ -38,7 +43,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     topic      TEXT NOT NULL,
     payload    BLOB NOT NULL,
     created_at TEXT NOT NULL,
-    sent_at    TEXT                         -- set on the broker's PUBACK
+    sent_at    TEXT,                        -- set on the broker's PUBACK
+    ref        TEXT                         -- "delivery:SEQ" / "tank:SEQ": a record the hub may ask for
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (n) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS tank_samples (
@@ -49,7 +55,24 @@ CREATE TABLE IF NOT EXISTS tank_samples (
     batched INTEGER NOT NULL DEFAULT 0      -- 1 once copied into an outbox message
 );
 CREATE INDEX IF NOT EXISTS tank_unbatched ON tank_samples (tank, n) WHERE batched = 0;
+CREATE TABLE IF NOT EXISTS tank_messages (
+    seq      INTEGER PRIMARY KEY,           -- the station's tank-batch sequence number (all tanks)
+    tank     TEXT NOT NULL,
+    payload  TEXT NOT NULL                  -- the tank/1 payload, as published
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+# Most records one replay request re-queues (the hub asks again for the rest).
+REPLAY_MAX = 5000
+
+
+def new_epoch() -> str:
+    """A fresh sequence epoch: 16 random hex digits."""
+    return uuid.uuid4().hex[:16]
 
 
 def utc_now_iso() -> str:
@@ -77,6 +100,14 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "ref" not in columns:     # a database made before recovery existed
+            self._db.execute("ALTER TABLE outbox ADD COLUMN ref TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS outbox_ref ON outbox (ref) WHERE sent_at IS NULL")
+        # The epoch is made once, with the database: a new database (a
+        # reinstalled Pi) starts a new one, so its seq 1 is not taken for a gap.
+        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (new_epoch(),))
+        self.epoch: str = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:
@@ -97,15 +128,16 @@ class Outbox:
                 row = self._db.execute("SELECT seq, hash FROM deliveries ORDER BY seq DESC LIMIT 1").fetchone()
                 last, prev_hash = row if row else (0, GENESIS)
                 payload = seal(delivery_payload(**{"id": uuid.uuid4().hex, "seq": last + 1,
-                                                   "kind": "delivery", "refers_to": None, **record}),
+                                                   "kind": "delivery", "refers_to": None, **record,
+                                                   "epoch": self.epoch}),
                                prev_hash, key)
                 text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
                 self._db.execute(
                     "INSERT INTO deliveries (seq, id, producer, ts, hash, record) VALUES (?, ?, ?, ?, ?, ?)",
                     (payload["seq"], payload["id"], payload["producer"], payload["ts"], payload["hash"], text))
                 self._db.execute(
-                    "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
-                    (topic, text.encode(), utc_now_iso()))
+                    "INSERT INTO outbox (topic, payload, created_at, ref) VALUES (?, ?, ?, ?)",
+                    (topic, text.encode(), utc_now_iso(), f"delivery:{payload['seq']}"))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -122,6 +154,49 @@ class Outbox:
     def last_seq(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM deliveries").fetchone()[0]
+
+    def last_tank_seq(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM tank_messages").fetchone()[0]
+
+    def tank_messages(self, after_seq: int = 0) -> list[dict]:
+        """Stored tank/1 batches in sequence order."""
+        with self._lock:
+            rows = self._db.execute("SELECT payload FROM tank_messages WHERE seq > ? ORDER BY seq",
+                                    (after_seq,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # -- recovery -------------------------------------------------------
+    def requeue(self, kind: str, from_seq: int, to_seq: int, limit: int = REPLAY_MAX) -> int:
+        """Queue the stored records `kind` ("delivery" or "tank") with seq in
+        [from_seq, to_seq] again, byte for byte as first published; a record
+        already waiting in the outbox is not queued twice. Returns how many."""
+        table, column = {"delivery": ("deliveries", "record"), "tank": ("tank_messages", "payload")}[kind]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    f"SELECT t.seq, t.{column} FROM {table} t WHERE t.seq BETWEEN ? AND ? "
+                    "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sent_at IS NULL AND o.ref = ?"
+                    " || t.seq) ORDER BY t.seq LIMIT ?",
+                    (from_seq, to_seq, f"{kind}:", limit)).fetchall()
+                now = utc_now_iso()
+                self._db.executemany(
+                    "INSERT INTO outbox (topic, payload, created_at, ref) VALUES (?, ?, ?, ?)",
+                    [(self._topic_of(kind, text), text.encode(), now, f"{kind}:{seq}")
+                     for seq, text in rows])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    @staticmethod
+    def _topic_of(kind: str, text: str) -> str:
+        record = json.loads(text)
+        if kind == "delivery":
+            return station_topic(record["center"], record["station"], "delivery")
+        return station_topic(record["center"], record["station"], "tank", record["tank"])
 
     def delivery(self, ident: str) -> dict | None:
         """One record by id, or by sequence number given as digits."""
@@ -159,12 +234,17 @@ class Outbox:
                         chunk = rows[start:start + batch_size]
                         if len(chunk) < batch_size and not force:
                             break
+                        (seq,) = self._db.execute(
+                            "SELECT COALESCE(MAX(seq), 0) + 1 FROM tank_messages").fetchone()
                         payload = tank_payload(envelope["center"], envelope["station"], tank,
-                                               [{"ts": ts, "temp_c": t} for _, ts, t in chunk])
+                                               [{"ts": ts, "temp_c": t} for _, ts, t in chunk],
+                                               seq=seq, epoch=self.epoch)
+                        text = json.dumps(payload, separators=(",", ":"))
+                        self._db.execute("INSERT INTO tank_messages (seq, tank, payload) VALUES (?, ?, ?)",
+                                         (seq, tank, text))
                         self._db.execute(
-                            "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
-                            (topic_for_tank(tank), json.dumps(payload, separators=(",", ":")).encode(),
-                             utc_now_iso()))
+                            "INSERT INTO outbox (topic, payload, created_at, ref) VALUES (?, ?, ?, ?)",
+                            (topic_for_tank(tank), text.encode(), utc_now_iso(), f"tank:{seq}"))
                         self._db.executemany("UPDATE tank_samples SET batched = 1 WHERE n = ?",
                                              [(n,) for n, _, _ in chunk])
                         queued += 1
@@ -203,6 +283,14 @@ class Outbox:
     def backlog(self) -> int:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()
+        return count
+
+    def unsent_deliveries(self) -> int:
+        """Delivery records not yet acknowledged by the broker (the console's
+        "12 entregas guardadas"), tank batches and status messages aside."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND topic LIKE '%/delivery'").fetchone()
         return count
 
     def prune_sent(self, older_than_iso: str) -> int:

@@ -32,17 +32,16 @@ def influx_history(influx, chunk_size: int = 10000):
 
 def build_engine(config, *, mqtt_state=None):
     from hub.store.influx import InfluxV1
-    from hub.alerts.channels import EmailChannel, WebhookChannel
     from hub.alerts.engine import AlertEngine, AlertSettings
     from hub.alerts.store import AlertStore
+    from hub.errors import UserError
+    from hub.notify.channel import AppriseChannel
+    from hub.notify.urls import AlertSettingError, alert_urls
     ac = config.alerts
-    channels = []
-    if ac.smtp_host and ac.smtp_to:
-        channels.append(EmailChannel(ac.smtp_host, ac.smtp_port, ac.smtp_from, ac.smtp_to,
-                                     username=ac.smtp_username, password=ac.smtp_password,
-                                     starttls=ac.smtp_starttls, timeout_s=ac.timeout_s))
-    if ac.webhook_url:
-        channels.append(WebhookChannel(ac.webhook_url, ac.timeout_s))
+    try:   # [alerts] notify, smtp_* and webhook_url, all as Apprise URLs: one channel each
+        channels = [AppriseChannel(url) for url in alert_urls(ac)]
+    except AlertSettingError as exc:
+        raise UserError(str(exc)) from None
     ic = config.influx
     influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
                       timeout_s=ic.timeout_s)
@@ -62,8 +61,7 @@ def attach_alerts(config, ingest):
         return lambda: None
     from hub.alerts.channels import MqttAlertState
     mc = config.mqtt
-    state = MqttAlertState(mc.host, mc.port, f"{mc.client_id}-alerts"[:64],
-                           username=mc.username, password=mc.password)
+    state = MqttAlertState(mc.host, mc.port, f"{mc.client_id}-alerts"[:64], access=mc)
     engine = build_engine(config, mqtt_state=state)
     ingest.observers.append(lambda topic, payload: engine.observe(topic, payload))
     ingest.integrity_observers.append(

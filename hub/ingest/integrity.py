@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from milk_common.integrity import record_hash, signature_ok
+from milk_common.integrity import record_hash, signature_ok, ts_ms
 
 from hub.config import HubIntegrity
+from hub.security.keys import StationKeys
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Finding:
     station: str
     seq: int | None
     id: str | None
-    problem: str           # hash | signature | unsigned | no_key | seq_reused | chain
+    problem: str           # hash | signature | unsigned | no_key | revoked | seq_reused | chain
     detail: str
 
     def to_json(self) -> dict:
@@ -41,11 +42,23 @@ class Finding:
                 "problem": self.problem, "detail": self.detail}
 
 
-def check_seal(record: dict, settings: HubIntegrity) -> Finding | None:
-    """The seal of one delivery record (its own values and signature)."""
+def check_seal(record: dict, settings: HubIntegrity, keys: StationKeys | None = None) -> Finding | None:
+    """The seal of one delivery record (its own values and signature).
+
+    `keys` (hub/security/keys.py) adds the key store and its revocations to
+    the inline keys of `settings`; a record stamped at or after its
+    station's revocation is refused even when its signature is right."""
     center, station = record.get("center", ""), record.get("station", "")
     where = dict(center=center, station=station, seq=record.get("seq"), id=record.get("id"))
-    key = settings.key_for(center, station)
+    revoked_at = None
+    if keys is not None:
+        found = keys.lookup(center, station)
+        key, revoked_at = (found.key, found.revoked_at) if found else (None, None)
+    else:
+        key = settings.key_for(center, station)
+    if revoked_at is not None and _stamped_at_or_after(record, revoked_at):
+        return Finding(**where, problem="revoked",
+                       detail=f"signed after the station's key was revoked ({revoked_at.isoformat()})")
     if not record.get("hash"):
         if settings.require_signature or key is not None:
             return Finding(**where, problem="unsigned", detail="the delivery carries no seal")
@@ -61,46 +74,65 @@ def check_seal(record: dict, settings: HubIntegrity) -> Finding | None:
     return None
 
 
+def _stamped_at_or_after(record: dict, moment: datetime) -> bool:
+    try:
+        stamp = ts_ms(record["ts"]) if "ts_ms" not in record else int(record["ts_ms"])
+    except (KeyError, TypeError, ValueError):
+        return True     # no usable time: it cannot show it was sealed before
+    return stamp >= ts_ms(moment)
+
+
 class ChainWatch:
-    """Links between the deliveries a station sent, by sequence number (SQLite)."""
+    """Links between the deliveries a station sent, by sequence number (SQLite).
+
+    One chain per station database (`epoch`, docs/recovery.md): a reinstalled
+    station starts again at seq 1 with a new epoch, which is neither a reused
+    sequence number nor a broken link. Records may come in any order (a
+    replay after a broker crash): each is checked against both neighbours
+    already known, and an identical re-send is no finding."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("""CREATE TABLE IF NOT EXISTS chain (
-            center TEXT NOT NULL, station TEXT NOT NULL, seq INTEGER NOT NULL,
+        self._db.execute("""CREATE TABLE IF NOT EXISTS links (
+            center TEXT NOT NULL, station TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
             hash TEXT NOT NULL, prev_hash TEXT NOT NULL,
-            PRIMARY KEY (center, station, seq))""")
+            PRIMARY KEY (center, station, epoch, seq))""")
+        old = self._db.execute("SELECT name FROM sqlite_master WHERE name = 'chain'").fetchone()
+        if old:   # the table before epochs: its records had none
+            self._db.executescript("""BEGIN;
+                INSERT OR IGNORE INTO links SELECT center, station, '', seq, hash, prev_hash FROM chain;
+                DROP TABLE chain; COMMIT;""")
 
     def observe(self, record: dict) -> list[Finding]:
         """Record a sealed delivery; findings when it contradicts its neighbours."""
         if not record.get("hash"):
             return []
         c, s, seq = record["center"], record["station"], int(record["seq"])
+        key = (c, s, record.get("epoch") or "")
         where = dict(center=c, station=s, seq=seq, id=record.get("id"))
         findings = []
+        query = "SELECT {} FROM links WHERE center=? AND station=? AND epoch=? AND seq=?"
         with self._lock:
-            same = self._db.execute("SELECT hash FROM chain WHERE center=? AND station=? AND seq=?",
-                                    (c, s, seq)).fetchone()
+            same = self._db.execute(query.format("hash"), (*key, seq)).fetchone()
             if same:
                 if same[0] != record["hash"]:
                     findings.append(Finding(**where, problem="seq_reused",
                                             detail="a different record already had this sequence number"))
                 return findings
-            before = self._db.execute("SELECT hash FROM chain WHERE center=? AND station=? AND seq=?",
-                                      (c, s, seq - 1)).fetchone()
-            after = self._db.execute("SELECT prev_hash FROM chain WHERE center=? AND station=? AND seq=?",
-                                     (c, s, seq + 1)).fetchone()
+            before = self._db.execute(query.format("hash"), (*key, seq - 1)).fetchone()
+            after = self._db.execute(query.format("prev_hash"), (*key, seq + 1)).fetchone()
             if before and before[0] != record.get("prev_hash"):
                 findings.append(Finding(**where, problem="chain",
                                         detail=f"does not follow record {seq - 1}: altered or removed at the station"))
             if after and after[0] != record["hash"]:
                 findings.append(Finding(**where, problem="chain",
                                         detail=f"record {seq + 1} does not follow it"))
-            self._db.execute("INSERT INTO chain (center, station, seq, hash, prev_hash) VALUES (?,?,?,?,?)",
-                             (c, s, seq, record["hash"], record.get("prev_hash") or ""))
+            self._db.execute("INSERT INTO links (center, station, epoch, seq, hash, prev_hash) "
+                             "VALUES (?,?,?,?,?,?)",
+                             (*key, seq, record["hash"], record.get("prev_hash") or ""))
         return findings
 
 
@@ -123,18 +155,20 @@ class IntegrityLog:
             os.fsync(fh.fileno())
 
 
-def verify_points(rows, settings: HubIntegrity) -> list[Finding]:
+def verify_points(rows, settings: HubIntegrity, keys: StationKeys | None = None) -> list[Finding]:
     """Check deliveries read back from InfluxDB (dicts of fields and tags, time in ns)."""
     findings: list[Finding] = []
     by_station: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         record = dict(row)
         record["ts_ms"] = int(record.pop("time")) // 1_000_000
-        finding = check_seal(record, settings)
+        finding = check_seal(record, settings, keys)
         if finding:
             findings.append(finding)
-        by_station.setdefault((record["center"], record["station"]), []).append(record)
-    for (center, station), records in by_station.items():
+        # One chain per station database: a new epoch starts again at seq 1.
+        by_station.setdefault((record["center"], record["station"], record.get("epoch") or ""),
+                              []).append(record)
+    for (center, station, _epoch), records in by_station.items():
         records.sort(key=lambda r: int(r["seq"]))
         for prev, cur in zip(records, records[1:]):
             if int(cur["seq"]) == int(prev["seq"]) + 1 and cur.get("hash") and \

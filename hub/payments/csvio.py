@@ -14,17 +14,23 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
 from hub.payments.money import parse_decimal
 
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 class FieldError(Exception):
-    """A bad value; the reader adds the file and row to the message."""
+    """A bad value; the reader adds the file and row to the message (`row_error`)."""
 
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"field {field}: {reason}")
+    def __init__(self, field: str, reason: str | Text):
+        self.text = Text("field", field=field, reason=reason)
+        super().__init__(str(self.text))
+
+
+def row_error(path: Path | str, row: int, error: FieldError) -> PaymentsError:
+    """``deliveries.csv: row 7, field liters: negative value '-3'`` (worded in the reader's language)."""
+    return PaymentsError(Text("row", path=path, row=row, detail=error.text))
 
 
 def read_rows(path: Path | str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -37,43 +43,40 @@ def read_rows(path: Path | str, required: tuple[str, ...]) -> Iterator[tuple[int
         # utf-8-sig: spreadsheets on Windows start CSV files with a BOM.
         file = open(path, encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise PaymentsError(f"{path}: cannot read: {exc.strerror}") from None
+        raise PaymentsError(Text("cannot_read", path=path, reason=exc.strerror)) from None
     with file:
         reader = csv.reader(file)
         try:
             header = next(reader, None)
             if header is None:
-                raise PaymentsError(f"{path}: empty file (a header row is required)")
+                raise PaymentsError(Text("empty_file", path=path))
             header = [name.strip() for name in header]
             for index, name in enumerate(header):
                 if name and name in header[:index]:
-                    raise PaymentsError(f"{path}: row 1: column {name!r} appears twice")
+                    raise PaymentsError(Text("column_twice", path=path, name=repr(name)))
             missing = [name for name in required if name not in header]
             if missing:
-                raise PaymentsError(
-                    f"{path}: row 1: missing column(s) {', '.join(missing)} "
-                    f"(required: {', '.join(required)})"
-                )
+                raise PaymentsError(Text("missing_columns", path=path, missing=", ".join(missing),
+                                         required=", ".join(required)))
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue  # blank line
                 if len(row) < len(header) or any(cell.strip() for cell in row[len(header) :]):
-                    raise PaymentsError(
-                        f"{path}: row {reader.line_num}: expected {len(header)} fields, found {len(row)}"
-                    )
+                    raise PaymentsError(Text("field_count", path=path, row=reader.line_num,
+                                             expected=len(header), found=len(row)))
                 yield reader.line_num, {name: cell.strip() for name, cell in zip(header, row) if name}
         except csv.Error as exc:
-            raise PaymentsError(f"{path}: row {reader.line_num}: {exc}") from None
+            raise PaymentsError(Text("csv", path=path, row=reader.line_num, reason=str(exc))) from None
         except UnicodeDecodeError:
             # Decoding runs ahead of the csv reader, so no row number is exact here.
-            raise PaymentsError(f"{path}: not UTF-8 text (save the file as CSV UTF-8)") from None
+            raise PaymentsError(Text("not_utf8", path=path)) from None
 
 
 def text_field(values: dict[str, str], field: str) -> str:
     """A required text cell (not empty)."""
     text = values[field]
     if not text:
-        raise FieldError(field, "empty")
+        raise FieldError(field, Text("empty"))
     return text
 
 
@@ -88,16 +91,17 @@ def decimal_field(
     """A required plain decimal, within ``minimum``..``maximum`` when given."""
     text = values[field]
     if not text:
-        raise FieldError(field, "empty")
+        raise FieldError(field, Text("empty"))
     try:
         number = parse_decimal(text)
-    except ValueError as exc:
-        raise FieldError(field, str(exc)) from None
+    except ValueError:
+        raise FieldError(field, Text("not_decimal", value=repr(text))) from None
     if minimum is not None and number < minimum:
-        reason = "negative value" if minimum == 0 else f"below {minimum}:"
-        raise FieldError(field, f"{reason} {text!r}")
+        if minimum == 0:
+            raise FieldError(field, Text("negative", value=repr(text)))
+        raise FieldError(field, Text("below", minimum=minimum, value=repr(text)))
     if maximum is not None and number > maximum:
-        raise FieldError(field, f"above {maximum}: {text!r}")
+        raise FieldError(field, Text("above", maximum=maximum, value=repr(text)))
     return number
 
 
@@ -116,9 +120,9 @@ def timestamp_field(values: dict[str, str], field: str) -> datetime:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise FieldError(field, f"not an ISO 8601 time: {text!r}") from None
+        raise FieldError(field, Text("not_iso_time", value=repr(text))) from None
     if ts.utcoffset() is None:
-        raise FieldError(field, f"no UTC offset in {text!r} (write e.g. 2026-11-15T06:30:00-05:00)")
+        raise FieldError(field, Text("no_offset", value=repr(text)))
     return ts
 
 
@@ -128,4 +132,4 @@ def boolean_field(values: dict[str, str], field: str) -> bool:
     try:
         return _BOOLEANS[text.lower()]
     except KeyError:
-        raise FieldError(field, f"expected true or false, not {text!r}") from None
+        raise FieldError(field, Text("not_boolean", value=repr(text))) from None

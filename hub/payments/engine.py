@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text, reason_of
 from hub.payments.money import (
     EXACT,
     ZERO,
@@ -187,7 +187,7 @@ def _line(delivery: Delivery, pricing: Pricing) -> DeliveryLine:
             delivery.weight_kg, delivery.fat_pct,
         )
     except ValueError as exc:
-        raise PaymentsError(f"delivery {delivery.id} of {delivery.producer}: {exc}") from None
+        raise PaymentsError(Text("delivery", id=delivery.id, producer=delivery.producer, reason=reason_of(exc))) from None
     return DeliveryLine(
         id=delivery.id,
         ts=delivery.ts.astimezone(pricing.timezone),

@@ -41,7 +41,7 @@ from hub.payments.engine import (
     settle_producer,
     total_row,
 )
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text, reason_of
 from hub.payments.money import EXACT, ZERO
 from hub.payments.periods import Period
 from hub.payments.pricing import (
@@ -163,7 +163,7 @@ def _price_all(deliveries: Sequence[Delivery], pricing: Pricing, liters: np.ndar
                 shown.append(shown_rate(pricing, rate, chilled))
             quantity = scheme.quantity(d.liters, d.weight_kg, rounded)
         except ValueError as exc:
-            raise PaymentsError(f"delivery {d.id} of {d.producer}: {exc}") from None
+            raise PaymentsError(Text("delivery", id=d.id, producer=d.producer, reason=reason_of(exc))) from None
         quantity_is_liters = quantity_is_liters and quantity is d.liters
         key_index[i] = index
         solids.append(rounded)

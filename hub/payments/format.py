@@ -9,7 +9,7 @@ comes from the i18n catalog of the ``payments`` domain
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 
 from hub.payments.engine import DeliveryLine, ProducerRow
@@ -76,14 +76,17 @@ def statement_cells(period: str, row: ProducerRow) -> list[str | int]:
     ]
 
 
-def table_header(lang: str) -> list[str]:
-    """The translated headings of `TABLE_COLUMNS`."""
-    return [text(f"col_{name}", lang) for name in TABLE_COLUMNS]
+def table_header(lang: str, names: Mapping[str, str] | None = None) -> list[str]:
+    """The translated headings of `TABLE_COLUMNS` (with the registry: a name after the producer)."""
+    heads = [text(f"col_{name}", lang) for name in TABLE_COLUMNS]
+    return heads[:1] + [text("col_name", lang)] + heads[1:] if names is not None else heads
 
 
-def table_cells(period: str, row: ProducerRow) -> list[str]:
-    """A row of the console table or summary PDF: the statements.csv cells without the period, ``-`` for none."""
-    return [str(cell) or "-" for cell in statement_cells(period, row)[1:]]
+def table_cells(period: str, row: ProducerRow, names: Mapping[str, str] | None = None) -> list[str]:
+    """A row of the console table or summary PDF: the statements.csv cells without the period, ``-`` for none
+    (with the registry: the producer's name after the code, empty for TOTAL or an unknown code)."""
+    cells = [str(cell) or "-" for cell in statement_cells(period, row)[1:]]
+    return cells[:1] + [names.get(row.producer, "")] + cells[1:] if names is not None else cells
 
 
 def reason_words(code: str | None, lang: str) -> str:

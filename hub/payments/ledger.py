@@ -13,6 +13,12 @@ computed from the given files only, as before.
   ``carried_over`` as balance carried in, and the advances recorded at
   closing (so a second installment is deducted even if the advances file
   no longer lists the advance).
+- **Advances as records** (``milk-hub advances add|list|cancel``): each with
+  its id, who entered it and when; never deleted, only cancelled (a trigger
+  allows no other change). An advance whose id the ledger knows is counted
+  once, whether it also comes from the advances CSV or from a closing.
+- **Notifications** sent at the fortnight (``--notify``): the latest outcome
+  per (period, producer), so a sent message is never sent again.
 - A **late or corrected delivery** of a closed period (a delivery whose
   local time falls in a closed period and whose id was not paid there, or
   was paid with other litres or value) becomes an `Adjustment` of the
@@ -25,15 +31,15 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from hub.payments.advances import AdvanceError, AdvanceRecord, merge_advances
 from hub.payments.engine import Adjustment, Fortnight
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text, reason_of
 from hub.payments.money import ZERO
 from hub.payments.periods import Period, period_of
 from hub.payments.pricing import Pricing, price_delivery
@@ -52,6 +58,21 @@ CREATE INDEX IF NOT EXISTS paid_delivery_id ON paid_delivery (delivery_id);
 CREATE TABLE IF NOT EXISTS known_advance (
     recorded_in TEXT NOT NULL, producer TEXT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL,
     installments INTEGER NOT NULL, first_period TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS advance (
+    id TEXT PRIMARY KEY, producer TEXT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL,
+    installments INTEGER NOT NULL, first_period TEXT NOT NULL, entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', cancelled_at TEXT, cancelled_by TEXT);
+CREATE TRIGGER IF NOT EXISTS advance_no_delete BEFORE DELETE ON advance
+    BEGIN SELECT RAISE(ABORT, 'advances are never deleted: cancel them'); END;
+CREATE TRIGGER IF NOT EXISTS advance_only_cancel BEFORE UPDATE ON advance
+    WHEN OLD.cancelled_at IS NOT NULL OR NEW.cancelled_at IS NULL OR NEW.id IS NOT OLD.id
+      OR NEW.producer IS NOT OLD.producer OR NEW.kind IS NOT OLD.kind OR NEW.amount IS NOT OLD.amount
+      OR NEW.installments IS NOT OLD.installments OR NEW.first_period IS NOT OLD.first_period
+      OR NEW.entered_by IS NOT OLD.entered_by OR NEW.entered_at IS NOT OLD.entered_at
+    BEGIN SELECT RAISE(ABORT, 'an advance can only be cancelled, once'); END;
+CREATE TABLE IF NOT EXISTS notification (
+    period TEXT NOT NULL, producer TEXT NOT NULL, status TEXT NOT NULL, at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (period, producer));
 """
 _FROZEN_TABLES = ("closed_period", "closed_row", "paid_delivery", "known_advance")
 
@@ -81,16 +102,15 @@ class LedgerInputs:
     advances: list[Advance]
 
 
-def _advance_key(a: Advance) -> tuple:
-    return (a.producer, a.kind, str(a.amount), a.installments, str(a.first_period))
-
-
 class Ledger:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         try:
             self.db = sqlite3.connect(self.path)
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(known_advance)")}
+            if "advance_id" not in columns:   # ledgers made before advances had ids
+                self.db.execute("ALTER TABLE known_advance ADD COLUMN advance_id TEXT")
             for table in _FROZEN_TABLES:
                 for action in ("UPDATE", "DELETE"):
                     self.db.execute(
@@ -98,7 +118,7 @@ class Ledger:
                         f"BEGIN SELECT RAISE(ABORT, 'closed periods are frozen'); END")
             self.db.commit()
         except sqlite3.Error as exc:
-            raise PaymentsError(f"{self.path}: cannot open the ledger: {exc}") from None
+            raise PaymentsError(Text("ledger_unreadable", path=self.path, reason=exc)) from None
 
     def close_db(self) -> None:
         self.db.close()
@@ -116,7 +136,7 @@ class Ledger:
             return None
         closed_at, text, stored = row
         if checksum(text, self._paid_rows(period)) != stored:
-            raise PaymentsError(f"{self.path}: period {period}: checksum mismatch, the ledger was altered")
+            raise PaymentsError(Text("ledger_altered", path=self.path, period=period))
         return ClosedPeriod(period, closed_at, text, stored)
 
     def _paid_rows(self, paid_in: Period) -> list[tuple]:
@@ -133,9 +153,86 @@ class Ledger:
         return sum((Decimal(r[0]) for r in rows), ZERO), sum((Decimal(r[1]) for r in rows), ZERO)
 
     def known_advances(self) -> list[Advance]:
-        return [Advance(p, k, Decimal(a), n, Period.parse(f)) for p, k, a, n, f in self.db.execute(
-            "SELECT producer, kind, amount, installments, first_period FROM known_advance "
+        return [Advance(p, k, Decimal(a), n, Period.parse(f), i) for p, k, a, n, f, i in self.db.execute(
+            "SELECT producer, kind, amount, installments, first_period, advance_id FROM known_advance "
             "WHERE recorded_in = (SELECT MAX(recorded_in) FROM known_advance)")]
+
+    # -- advances as records
+
+    def add_advance(self, record: AdvanceRecord) -> None:
+        a = record.advance
+        try:
+            with self.db:
+                self.db.execute(
+                    "INSERT INTO advance (id, producer, kind, amount, installments, first_period, "
+                    "entered_by, entered_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (a.id, a.producer, a.kind, str(a.amount), a.installments, str(a.first_period),
+                     record.entered_by, record.entered_at, record.note))
+        except sqlite3.IntegrityError:
+            raise AdvanceError("id_taken", value=a.id) from None
+
+    def advance_records(self, producer: str | None = None) -> list[AdvanceRecord]:
+        """Every recorded advance (cancelled ones too), oldest first."""
+        query = ("SELECT id, producer, kind, amount, installments, first_period, entered_by, entered_at, "
+                 "note, cancelled_at, cancelled_by FROM advance")
+        rows = (self.db.execute(query + " WHERE producer = ? ORDER BY entered_at, id", (producer,))
+                if producer else self.db.execute(query + " ORDER BY entered_at, id"))
+        return [AdvanceRecord(Advance(p, k, Decimal(a), n, Period.parse(f), i), by, at, note, c_at, c_by)
+                for i, p, k, a, n, f, by, at, note, c_at, c_by in rows]
+
+    def cancel_advance(self, advance_id: str, by: str, at: str) -> AdvanceRecord:
+        """Cancel a recorded advance: installments of open periods are no longer deducted
+        (what closed periods deducted stays). AdvanceError when unknown or already cancelled."""
+        found = [r for r in self.advance_records() if r.id == advance_id]
+        if not found:
+            raise AdvanceError("unknown", value=advance_id)
+        if not found[0].active:
+            raise AdvanceError("already_cancelled", value=advance_id, at=found[0].cancelled_at,
+                               by=found[0].cancelled_by)
+        with self.db:
+            self.db.execute("UPDATE advance SET cancelled_at = ?, cancelled_by = ? WHERE id = ?",
+                            (at, by, advance_id))
+        return [r for r in self.advance_records() if r.id == advance_id][0]
+
+    def closed_rows(self, producer: str) -> list[tuple[Period, dict[str, Decimal]]]:
+        """A producer's frozen statement rows, oldest first: gross, fees, deductions, carried_over, net."""
+        rows = self.db.execute("SELECT period, gross, fees, deductions, carried_over, net FROM closed_row "
+                               "WHERE producer = ?", (producer,)).fetchall()
+        out = [(Period.parse(p), {k: Decimal(v) for k, v in zip(
+            ("gross", "fees", "deductions", "carried_over", "net"), values) if v is not None})
+            for p, *values in rows]
+        return sorted(out, key=lambda item: item[0])
+
+    def paid_liters(self, producer: str) -> dict[Period, Decimal]:
+        """Litres paid per closed period to a producer (adjustments included, in the period that paid them)."""
+        out: dict[Period, Decimal] = {}
+        for paid_in, liters in self.db.execute(
+                "SELECT paid_in, liters FROM paid_delivery WHERE producer = ?", (producer,)):
+            key = Period.parse(paid_in)
+            out[key] = out.get(key, ZERO) + Decimal(liters)
+        return out
+
+    def paid_counts(self, producer: str) -> dict[Period, int]:
+        """Deliveries paid per closed period to a producer (its own deliveries, not adjustments)."""
+        return {Period.parse(p): n for p, n in self.db.execute(
+            "SELECT paid_in, COUNT(*) FROM paid_delivery WHERE producer = ? AND paid_in = period "
+            "GROUP BY paid_in", (producer,))}
+
+    # -- notifications sent at the fortnight
+
+    def notification_status(self, period: Period, producer: str) -> str | None:
+        row = self.db.execute("SELECT status FROM notification WHERE period = ? AND producer = ?",
+                              (str(period), producer)).fetchone()
+        return row[0] if row else None
+
+    def record_notification(self, period: Period, producer: str, status: str, at: str,
+                            detail: str = "") -> None:
+        """Remember a send's outcome; a `sent` one is never overwritten."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO notification VALUES (?, ?, ?, ?, ?) ON CONFLICT (period, producer) DO UPDATE "
+                "SET status = excluded.status, at = excluded.at, detail = excluded.detail "
+                "WHERE notification.status != 'sent'", (str(period), producer, status, at, detail))
 
     def carried_in(self, period: Period) -> dict[str, Decimal]:
         """The previous period's carried_over, when that period is closed."""
@@ -161,7 +258,8 @@ class Ledger:
                     priced = price_delivery(pricing, delivery.liters, delivery.solids_pct, delivery.accepted,
                                             delivery.milk_temp_c, delivery.weight_kg, delivery.fat_pct)
                 except ValueError as exc:
-                    raise PaymentsError(f"delivery {delivery.id} of {delivery.producer}: {exc}") from None
+                    raise PaymentsError(Text("delivery", id=delivery.id, producer=delivery.producer,
+                                             reason=reason_of(exc))) from None
                 liters = delivery.liters if delivery.accepted else ZERO
                 paid = self._paid(delivery.id)
                 paid_liters, paid_value = paid if paid is not None else (ZERO, ZERO)
@@ -170,15 +268,7 @@ class Ledger:
                         delivery.producer, delivery.id, when, delivery.ts.astimezone(pricing.timezone),
                         liters - paid_liters, priced.value - paid_value,
                         "late" if paid is None else "corrected"))
-        given = list(advances)
-        counts = Counter(map(_advance_key, given))
-        merged = list(given)
-        for advance in self.known_advances():
-            key = _advance_key(advance)
-            if counts[key] > 0:
-                counts[key] -= 1
-            else:
-                merged.append(advance)
+        merged = merge_advances(advances, self.advance_records(), self.known_advances())
         return LedgerInputs(own, adjustments, self.carried_in(period), merged)
 
     # -- closing
@@ -188,11 +278,11 @@ class Ledger:
         period = fortnight.period
         closed = self.closed_periods()
         if period in closed:
-            raise PaymentsError(f"{self.path}: period {period} is already closed")
+            raise PaymentsError(Text("already_closed", path=self.path, period=period))
         if closed and period < closed[-1]:
-            raise PaymentsError(f"{self.path}: period {period} is before the last closed period {closed[-1]}")
+            raise PaymentsError(Text("before_last_closed", path=self.path, period=period, last=closed[-1]))
         if closed and period.previous() not in closed:
-            raise PaymentsError(f"{self.path}: close period {period.previous()} before {period}")
+            raise PaymentsError(Text("close_in_order", path=self.path, previous=period.previous(), period=period))
         paid = []
         for row in fortnight.rows:
             for line in row.lines:
@@ -210,7 +300,9 @@ class Ledger:
                  str(r.net)) for r in fortnight.rows])
             self.db.executemany("INSERT INTO paid_delivery VALUES (?, ?, ?, ?, ?, ?)",
                                 [(str(period), *p) for p in paid])
-            self.db.executemany("INSERT INTO known_advance VALUES (?, ?, ?, ?, ?, ?)", [
-                (str(period), a.producer, a.kind, str(a.amount), a.installments, str(a.first_period))
-                for a in advances])
+            self.db.executemany(
+                "INSERT INTO known_advance (recorded_in, producer, kind, amount, installments, first_period, "
+                "advance_id) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                    (str(period), a.producer, a.kind, str(a.amount), a.installments, str(a.first_period),
+                     a.id) for a in advances])
         return ClosedPeriod(period, closed_at, statements_csv, digest)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
 
 _PERIOD_TEXT = re.compile(r"(\d{4})-(\d{2})-([12])")
 SECOND_HALF_FIRST_DAY = 16
@@ -43,10 +43,7 @@ class Period:
             year, month, half = (int(group) for group in match.groups())
             if 1 <= month <= 12 and 1 <= year <= 9998:
                 return cls(year, month, half)
-        raise PaymentsError(
-            f"period {text!r}: expected YYYY-MM-1 (days 1-15) or YYYY-MM-2 "
-            f"(day 16 to month end), e.g. 2026-11-1"
-        )
+        raise PaymentsError(Text("bad_period", value=repr(text)))
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}-{self.half}"

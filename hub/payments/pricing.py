@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
 from hub.payments.money import EXACT, ZERO, parse_decimal, round_half_up
 
 DEFAULT_TIMEZONE = "America/Lima"
@@ -51,36 +51,48 @@ class _Table:
             parts.append(key)
         return f"{self._path}: {' '.join(parts)}" if parts else str(self._path)
 
-    def error(self, key: str | None, reason: str) -> PaymentsError:
-        return PaymentsError(f"{self.where(key)}: {reason}")
+    def error(self, key: str | None, reason: str | Text) -> PaymentsError:
+        """``pricing.toml: [price] base_per_liter: <reason>``, worded in the reader's language."""
+        return PaymentsError(Text("setting", where=self.where(key), reason=reason))
 
     def _get(self, key: str, default: Any) -> Any:
         self._read.add(key)
         if key in self._data:
             return self._data[key]
         if default is REQUIRED:
-            raise self.error(key, "missing (required)")
+            raise self.error(key, Text("missing_required"))
         return default
 
     def decimal_value(self, key: str, value: Any, minimum: Decimal | None = None,
                       maximum: Decimal | None = None) -> Decimal:
         """Check one already-read value (e.g. a list item) like `decimal` does."""
-        marker = f"\0{key}"
-        self._data = {**self._data, marker: value}
-        try:
-            return self.decimal(marker, REQUIRED, minimum, maximum)
-        except PaymentsError as exc:
-            raise PaymentsError(str(exc).replace(marker, key)) from None
-        finally:
-            self._data.pop(marker, None)
-            self._read.discard(marker)
+        if isinstance(value, Decimal) or value is None:
+            return value
+        if isinstance(value, bool):
+            raise self.error(key, Text("not_decimal", value=repr(value)))
+        if isinstance(value, float):
+            raise self.error(key, Text("toml_float", name=key, value=value))
+        if isinstance(value, int):
+            number = Decimal(value)
+        elif isinstance(value, str):
+            try:
+                number = parse_decimal(value)
+            except ValueError:
+                raise self.error(key, Text("not_decimal", value=repr(value))) from None
+        else:
+            raise self.error(key, Text("not_decimal", value=repr(value)))
+        if minimum is not None and number < minimum:
+            raise self.error(key, Text("at_least", minimum=minimum, value=repr(value)))
+        if maximum is not None and number > maximum:
+            raise self.error(key, Text("at_most", maximum=maximum, value=repr(value)))
+        return number
 
     def decimal_list(self, key: str, minimum: Decimal | None = None,
                      maximum: Decimal | None = None) -> tuple[Decimal, ...]:
         """A non-empty list of decimals (``["3.0", "3.5"]``)."""
         values = self._get(key, REQUIRED)
         if not isinstance(values, list) or not values:
-            raise self.error(key, f"must be a non-empty list of quoted decimals, not {values!r}")
+            raise self.error(key, Text("not_decimal_list", value=repr(values)))
         return tuple(self.decimal_value(f"{key}[{i + 1}]", v, minimum, maximum) for i, v in enumerate(values))
 
     def decimal(
@@ -91,34 +103,12 @@ class _Table:
         maximum: Decimal | None = None,
     ) -> Decimal:
         """A decimal written as a string (``"1.03"``) or an integer (``8``)."""
-        value = self._get(key, default)
-        if isinstance(value, Decimal) or value is None:
-            return value
-        if isinstance(value, bool):
-            raise self.error(key, f"not a decimal: {value!r}")
-        if isinstance(value, float):
-            raise self.error(
-                key, f"write decimals as quoted strings ({key} = \"{value}\"), not as a TOML float"
-            )
-        if isinstance(value, int):
-            number = Decimal(value)
-        elif isinstance(value, str):
-            try:
-                number = parse_decimal(value)
-            except ValueError as exc:
-                raise self.error(key, str(exc)) from None
-        else:
-            raise self.error(key, f"not a decimal: {value!r}")
-        if minimum is not None and number < minimum:
-            raise self.error(key, f"must be at least {minimum}, not {value!r}")
-        if maximum is not None and number > maximum:
-            raise self.error(key, f"must be at most {maximum}, not {value!r}")
-        return number
+        return self.decimal_value(key, self._get(key, default), minimum, maximum)
 
     def string(self, key: str, default: Any = REQUIRED) -> str:
         value = self._get(key, default)
         if not isinstance(value, str):
-            raise self.error(key, f"must be a quoted string, not {value!r}")
+            raise self.error(key, Text("not_string", value=repr(value)))
         return value
 
     def table(self, key: str, required: bool) -> _Table | None:
@@ -127,17 +117,17 @@ class _Table:
         value = self._data.get(key)
         if value is None:
             if required:
-                raise PaymentsError(f"{self._path}: [{name}]: missing table (required)")
+                raise PaymentsError(Text("setting", where=f"{self._path}: [{name}]", reason=Text("missing_table")))
             return None
         if not isinstance(value, dict):
-            raise self.error(key, f"must be a table [{name}], not {value!r}")
+            raise self.error(key, Text("not_table", name=name, value=repr(value)))
         return _Table(self._path, name, value)
 
     def finish(self) -> None:
         unknown = sorted(set(self._data) - self._read)
         if unknown:
             known = ", ".join(sorted(self._read))
-            raise self.error(unknown[0], f"unknown key (known keys: {known})")
+            raise self.error(unknown[0], Text("unknown_key", known=known))
 
 
 class PriceScheme(Protocol):
@@ -259,7 +249,7 @@ class PerKgSolids:
         """kg of total solids: kg × TS/100."""
         kg = self.kg(liters, weight_kg)
         if kg is None:
-            raise ValueError(f"scheme {self.name} needs weight_kg (or set kg_per_liter in [price])")
+            raise ValueError(Text("needs_weight", scheme=self.name))
         return kg * solids_pct.scaleb(-2)
 
 
@@ -290,7 +280,7 @@ class FatSnfChart:
         snf_bands = table.decimal_list("snf_bands", ZERO, Decimal(100))
         for key, bands in (("fat_bands", fat_bands), ("snf_bands", snf_bands)):
             if any(b <= a for a, b in zip(bands, bands[1:])):
-                raise table.error(key, "bounds must be strictly ascending")
+                raise table.error(key, Text("not_ascending"))
         rows = table._get("rates", REQUIRED)
         if not isinstance(rows, list) or len(rows) != len(fat_bands):
             raise table.error("rates", f"expected {len(fat_bands)} rows (one per fat band), each with "
@@ -309,7 +299,7 @@ class FatSnfChart:
 
     def rate(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Decimal:
         if fat_pct is None:
-            raise ValueError("scheme fat_snf_chart needs fat_pct")
+            raise ValueError(Text("needs_fat", scheme="fat_snf_chart"))
         snf = solids_pct - fat_pct
         i = bisect_right(self.fat_bands, fat_pct) - 1
         j = bisect_right(self.snf_bands, snf) - 1
@@ -329,6 +319,40 @@ SCHEMES: dict[str, type] = {cls.name: cls for cls in (SolidsBonus, PerKgSolids, 
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What the sanity checks (`hub.payments.checks`) call plausible: the optional
+    ``[limits]`` table of the pricing file. None means "not checked".
+
+    TS in %, litres per delivery in L, milk temperature at intake in °C, the
+    effective price per litre of an accepted delivery in the pricing currency.
+    """
+
+    min_solids_pct: Decimal | None = Decimal(8)
+    max_solids_pct: Decimal | None = Decimal(16)
+    max_liters_per_delivery: Decimal | None = None
+    min_milk_temp_c: Decimal | None = Decimal(0)
+    max_milk_temp_c: Decimal | None = Decimal(45)
+    min_price_per_liter: Decimal | None = None
+    max_price_per_liter: Decimal | None = None
+
+    @classmethod
+    def from_table(cls, table: _Table | None) -> Limits:
+        if table is None:
+            return cls()
+        defaults = cls()
+        values = {
+            name: table.decimal(name, getattr(defaults, name), minimum=None if "temp" in name else ZERO)
+            for name in cls.__dataclass_fields__
+        }
+        table.finish()
+        for low, high in (("min_solids_pct", "max_solids_pct"), ("min_milk_temp_c", "max_milk_temp_c"),
+                          ("min_price_per_liter", "max_price_per_liter")):
+            if values[low] is not None and values[high] is not None and values[low] > values[high]:
+                raise table.error(high, Text("at_least", minimum=f"{low} ({values[low]})", value=repr(str(values[high]))))
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
 class Pricing:
     """An association's payment settings (one pricing file).
 
@@ -344,6 +368,7 @@ class Pricing:
     contribution_per_liter: Decimal = ZERO
     association: str = ""
     max_shrinkage_pct: Decimal = Decimal(1)
+    limits: Limits = Limits()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -398,10 +423,10 @@ def priced_measures(
     engine rounds the same few values again and again).
     """
     if solids_pct is None:
-        raise ValueError("an accepted delivery needs solids_pct to be priced")
+        raise ValueError(Text("needs_solids"))
     fat = None if fat_pct is None else rounded(fat_pct)
     if fat is None and "fat_pct" in pricing.scheme.needs:
-        raise ValueError(f"scheme {pricing.scheme.name} needs fat_pct")
+        raise ValueError(Text("needs_fat", scheme=pricing.scheme.name))
     return rounded(solids_pct), fat
 
 
@@ -454,9 +479,9 @@ def load_pricing(path: Path | str) -> Pricing:
         with open(path, "rb") as file:
             data = tomllib.load(file)
     except OSError as exc:
-        raise PaymentsError(f"{path}: cannot read pricing file: {exc.strerror}") from None
+        raise PaymentsError(Text("cannot_read_pricing", path=path, reason=exc.strerror)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PaymentsError(f"{path}: not valid TOML: {exc}") from None
+        raise PaymentsError(Text("not_toml", path=path, reason=str(exc))) from None
     return pricing_from_dict(data, path)
 
 
@@ -467,10 +492,10 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
     try:
         timezone = ZoneInfo(timezone_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise top.error("timezone", f"unknown time zone {timezone_name!r} (e.g. America/Lima, America/La_Paz)") from None
+        raise top.error("timezone", Text("unknown_timezone", value=repr(timezone_name))) from None
     currency = top.string("currency", DEFAULT_CURRENCY)
     if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
-        raise top.error("currency", f"expected a 3-letter ISO code such as PEN or BOB, not {currency!r}")
+        raise top.error("currency", Text("bad_currency", value=repr(currency)))
     association = top.string("association", "")
 
     price = top.table("price", required=True)
@@ -478,12 +503,12 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
     scheme_name = price.string("scheme", SolidsBonus.name)
     scheme_class = SCHEMES.get(scheme_name)
     if scheme_class is None:
-        raise price.error("scheme", f"unknown scheme {scheme_name!r} (supported: {', '.join(sorted(SCHEMES))})")
+        raise price.error("scheme", Text("unknown_scheme", value=repr(scheme_name), known=", ".join(sorted(SCHEMES))))
     scheme = scheme_class.from_table(price)
     chilled_bonus = price.decimal("chilled_bonus_per_liter", ZERO, minimum=ZERO)
     chilled_max = price.decimal("chilled_max_temp_c", None, Decimal(-5), Decimal(40))
     if chilled_bonus > 0 and chilled_max is None:
-        raise price.error("chilled_max_temp_c", "missing (required when chilled_bonus_per_liter is above zero)")
+        raise price.error("chilled_max_temp_c", Text("chilled_needs_max"))
     price.finish()
 
     fees = top.table("fees", required=False)
@@ -496,6 +521,7 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
     if reconcile is not None:
         max_shrinkage = reconcile.decimal("max_shrinkage_pct", Decimal(1), ZERO, Decimal(100))
         reconcile.finish()
+    limits = Limits.from_table(top.table("limits", required=False))
     top.finish()
 
     return Pricing(
@@ -507,4 +533,5 @@ def pricing_from_dict(data: dict[str, Any], path: Path | str = "pricing") -> Pri
         contribution_per_liter=contribution,
         association=association,
         max_shrinkage_pct=max_shrinkage,
+        limits=limits,
     )

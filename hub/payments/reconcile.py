@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from hub.payments.csvio import FieldError, decimal_field, read_rows
+from hub.payments.csvio import FieldError, decimal_field, read_rows, row_error
 from hub.payments.engine import TOTAL, Fortnight, ProducerRow
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
 from hub.payments.files import write_text_atomic
 from hub.payments.format import align, check_language, text
 from hub.payments.money import ZERO, format_2dp, mean_half_up
@@ -46,7 +47,7 @@ def read_buyer_csv(path: Path | str, period: Period) -> BuyerStatement:
             try:
                 row_period = Period.parse(values["period"])
             except PaymentsError as exc:
-                raise FieldError("period", str(exc)) from None
+                raise FieldError("period", exc.message) from None
             statement = BuyerStatement(
                 period=row_period,
                 liters=decimal_field(values, "liters", minimum=ZERO),
@@ -55,19 +56,21 @@ def read_buyer_csv(path: Path | str, period: Period) -> BuyerStatement:
                 amount=decimal_field(values, "amount", minimum=ZERO),
             )
         except FieldError as exc:
-            raise PaymentsError(f"{path}: row {row_number}, {exc}") from None
+            raise row_error(path, row_number, exc) from None
         if row_period == period:
             if found is not None:
-                raise PaymentsError(f"{path}: row {row_number}, field period: period {period} appears twice")
+                raise row_error(path, row_number, FieldError("period", Text("period_twice", period=period)))
             found = statement
     if found is None:
-        raise PaymentsError(f"{path}: no row for period {period}")
+        raise PaymentsError(Text("no_buyer_row", path=path, period=period))
     return found
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One measure side by side. ``difference`` = center − buyer; ``difference_pct`` of the center's."""
+    """One measure side by side. ``difference`` = center − buyer (the one sign convention of
+    the reconciliation, for every measure); ``difference_pct`` is that difference in % of the
+    center's figure."""
 
     measure: str
     center: Decimal | None
@@ -78,18 +81,35 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class ProducerShare:
+    """One producer's part of the center's figures (for the detail under the comparison)."""
+
+    producer: str
+    name: str
+    liters: Decimal
+    gross: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciliation:
     period: Period
     currency: str
     max_shrinkage_pct: Decimal
     lines: tuple[Line, ...]
+    producers: tuple[ProducerShare, ...] = ()
+    total_liters: Decimal = ZERO
+    total_gross: Decimal = ZERO
 
     def line(self, measure: str) -> Line:
         return next(line for line in self.lines if line.measure == measure)
 
     @property
     def shrinkage_flagged(self) -> bool:
-        return bool(self.line("liters").flag)
+        return self.line("liters").flag == "SHRINKAGE"
+
+    @property
+    def flags(self) -> list[str]:
+        return [line.flag for line in self.lines if line.flag]
 
 
 def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -100,29 +120,41 @@ def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
     return -magnitude if part < 0 else magnitude
 
 
-def reconcile(fortnight: Fortnight, buyer: BuyerStatement) -> Reconciliation:
-    """Compare the center's fortnight with the buyer's statement.
+def reconcile(fortnight: Fortnight, buyer: BuyerStatement, names: Mapping[str, str] | None = None) -> Reconciliation:
+    """Compare the center's fortnight with the buyer's statement, every difference center − buyer.
 
-    Shrinkage = (center litres − buyer litres) / center litres × 100; the
-    margin = buyer amount − gross paid to producers (as % of the buyer's amount).
+    Litres: a positive difference is shrinkage (flagged ``SHRINKAGE`` above
+    ``max_shrinkage_pct`` % of the center's litres); a negative one means the
+    buyer claims more litres than the center collected (``BUYER_EXCESS``).
+    Amount: the center's figure is the gross paid to producers, so the
+    association's margin is −difference; a positive difference (the buyer
+    paid less than the producers were paid) is ``NEGATIVE_MARGIN``.
+    ``names`` (the registry) names the producers of the detail.
     """
     total = fortnight.total
     center_liters = total.liters
     shrink = center_liters - buyer.liters
     shrink_pct = _pct(shrink, center_liters)
     limit = fortnight.pricing.max_shrinkage_pct
-    flag = "SHRINKAGE" if shrink_pct is not None and shrink_pct > limit else ""
+    if shrink < 0:
+        flag = "BUYER_EXCESS"
+    elif shrink_pct is not None and shrink_pct > limit:
+        flag = "SHRINKAGE"
+    else:
+        flag = ""
     solids_diff = (None if total.avg_solids_pct is None or buyer.avg_solids_pct is None
                    else total.avg_solids_pct - buyer.avg_solids_pct)
-    margin = buyer.amount - total.gross
+    amount_diff = total.gross - buyer.amount
     lines = (
         Line("liters", center_liters, buyer.liters, shrink, shrink_pct, flag),
         Line("avg_solids_pct", total.avg_solids_pct, buyer.avg_solids_pct, solids_diff, None),
-        # For money the columns read: gross paid to producers, buyer's amount, margin.
-        Line("amount", total.gross, buyer.amount, margin, _pct(margin, buyer.amount),
-             "NEGATIVE_MARGIN" if margin < 0 else ""),
+        Line("amount", total.gross, buyer.amount, amount_diff, _pct(amount_diff, total.gross),
+             "NEGATIVE_MARGIN" if amount_diff > 0 else ""),
     )
-    return Reconciliation(fortnight.period, fortnight.pricing.currency, limit, lines)
+    producers = tuple(ProducerShare(row.producer, (names or {}).get(row.producer, ""), row.liters, row.gross)
+                      for row in fortnight.rows)
+    return Reconciliation(fortnight.period, fortnight.pricing.currency, limit, lines, producers,
+                          total.liters, total.gross)
 
 
 def _cell(value: Decimal | None) -> str:
@@ -130,8 +162,8 @@ def _cell(value: Decimal | None) -> str:
 
 
 def reconciliation_csv_text(rec: Reconciliation) -> str:
-    """``period, measure, center, buyer, difference, difference_pct, flag``; for ``amount``
-    the center is the gross paid to producers and the difference is the margin (buyer − gross)."""
+    """``period, measure, center, buyer, difference, difference_pct, flag``; every difference is
+    center − buyer (for ``amount`` the center is the gross paid to producers: the margin is −difference)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(RECONCILE_COLUMNS)
@@ -151,17 +183,35 @@ def reconciliation_rows(rec: Reconciliation, lang: str = "es") -> tuple[list[lis
     notes = []
     for line in rec.lines:
         if line.flag:
+            difference = line.difference if line.difference is not None else ZERO
             notes.append(text(f"reconcile_{line.flag.lower()}", lang, pct=_cell(line.difference_pct),
-                              limit=rec.max_shrinkage_pct))
-    if not rec.shrinkage_flagged:
+                              limit=rec.max_shrinkage_pct, difference=_cell(difference),
+                              excess=_cell(-difference)))
+    if not rec.line("liters").flag:
         notes.append(text("reconcile_ok", lang, limit=rec.max_shrinkage_pct))
     return rows, notes
+
+
+def reconciliation_producer_rows(rec: Reconciliation, lang: str = "es") -> list[list[str]]:
+    """The detail per producer (header first, TOTAL last): code, name, litres, gross."""
+    if not rec.producers:
+        return []
+    rows = [[text("col_producer", lang), text("col_name", lang), text("col_liters", lang),
+             text("col_gross", lang)]]
+    rows += [[p.producer, p.name, format_2dp(p.liters), format_2dp(p.gross)] for p in rec.producers]
+    rows.append([TOTAL, "", format_2dp(rec.total_liters), format_2dp(rec.total_gross)])
+    return rows
 
 
 def render_reconciliation(rec: Reconciliation, lang: str = "es") -> str:
     """reconciliation.txt: the title, the aligned table, then the alerts."""
     rows, notes = reconciliation_rows(rec, lang)
-    return "\n".join([text("reconcile_title", lang, period=rec.period), "", *align(rows), "", *notes]) + "\n"
+    lines = [text("reconcile_title", lang, period=rec.period), text("reconcile_convention", lang), "",
+             *align(rows), "", *notes]
+    producers = reconciliation_producer_rows(rec, lang)
+    if producers:
+        lines += ["", *align(producers, left=(0, 1))]
+    return "\n".join(lines) + "\n"
 
 
 def write_reconciliation_text(out_dir: Path, rec: Reconciliation, lang: str = "es") -> None:

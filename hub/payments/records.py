@@ -24,10 +24,11 @@ from hub.payments.csvio import (
     optional_decimal_field,
     optional_text_field,
     read_rows,
+    row_error,
     text_field,
     timestamp_field,
 )
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
 from hub.payments.files import write_text_atomic
 from hub.payments.money import round_half_up
 from hub.payments.periods import Period
@@ -77,6 +78,9 @@ class Advance:
     amount: Decimal
     installments: int
     first_period: Period
+    # The advance's own id (`milk-hub advances add`, or the CSV's optional
+    # `id` column): an advance whose id is already known is counted once.
+    id: str | None = None
 
 
 _PERCENT = (Decimal(0), Decimal(100))
@@ -115,9 +119,9 @@ def read_deliveries_csv(path: Path | str) -> list[Delivery]:
             if delivery.id in first_row_of:
                 # The id is what makes a retried delivery count once; two rows
                 # with one id would be paid twice.
-                raise FieldError("id", f"duplicate id {delivery.id!r} (first on row {first_row_of[delivery.id]})")
+                raise FieldError("id", Text("duplicate_id", id=repr(delivery.id), first=first_row_of[delivery.id]))
         except FieldError as exc:
-            raise PaymentsError(f"{path}: row {row_number}, {exc}") from None
+            raise row_error(path, row_number, exc) from None
         first_row_of[delivery.id] = row_number
         deliveries.append(delivery)
     return deliveries
@@ -160,31 +164,39 @@ def write_deliveries_csv(path: Path | str, deliveries: Iterable[Delivery], tz: Z
 def _advance_from_row(values: dict[str, str]) -> Advance:
     amount = decimal_field(values, "amount", minimum=Decimal(0))
     if amount == 0:
-        raise FieldError("amount", f"must be above zero: {values['amount']!r}")
+        raise FieldError("amount", Text("not_above_zero", value=repr(values["amount"])))
     if amount != round_half_up(amount):
-        raise FieldError("amount", f"more than two decimals: {values['amount']!r}")
+        raise FieldError("amount", Text("more_than_cents", value=repr(values["amount"])))
     installments_text = values["installments"]
     if installments_text not in ("1", "2"):
-        raise FieldError("installments", f"expected 1 or 2, not {installments_text!r}")
+        raise FieldError("installments", Text("not_one_or_two", value=repr(installments_text)))
     try:
         first_period = Period.parse(text_field(values, "first_period"))
     except PaymentsError as exc:
-        raise FieldError("first_period", str(exc)) from None
+        raise FieldError("first_period", exc.message) from None
     return Advance(
         producer=text_field(values, "producer"),
         kind=text_field(values, "kind"),
         amount=amount,
         installments=int(installments_text),
         first_period=first_period,
+        id=optional_text_field(values, "id"),
     )
 
 
 def read_advances_csv(path: Path | str) -> list[Advance]:
-    """Read an advances CSV (``producer, kind, amount, installments, first_period``)."""
+    """Read an advances CSV (``producer, kind, amount, installments, first_period``,
+    optional ``id``); two rows with one id are refused (it would be deducted twice)."""
     advances: list[Advance] = []
+    first_row_of: dict[str, int] = {}
     for row_number, values in read_rows(path, ADVANCE_COLUMNS):
         try:
-            advances.append(_advance_from_row(values))
+            advance = _advance_from_row(values)
+            if advance.id is not None and advance.id in first_row_of:
+                raise FieldError("id", Text("duplicate_id", id=repr(advance.id), first=first_row_of[advance.id]))
         except FieldError as exc:
-            raise PaymentsError(f"{path}: row {row_number}, {exc}") from None
+            raise row_error(path, row_number, exc) from None
+        if advance.id is not None:
+            first_row_of[advance.id] = row_number
+        advances.append(advance)
     return advances

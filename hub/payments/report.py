@@ -8,29 +8,40 @@ imported only when PDFs are asked for: ``--no-pdf`` works without it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hub.payments.engine import Fortnight
 from hub.payments.files import write_bytes_atomic
 from hub.payments.format import check_language
+from hub.payments.localecsv import localized_csv_text, localized_file_name
 from hub.payments.reconcile import Reconciliation, write_reconciliation_text
-from hub.payments.statements import write_outputs
+from hub.payments.statements import statements_csv_text, write_outputs
 
 
-def write_statements(out_dir: Path | str, fortnight: Fortnight, lang: str = "es", pdf: bool = False) -> None:
-    """`statements.write_outputs`, with ``pdf`` also each producer's PDF and the association's summary.
+def write_statements(out_dir: Path | str, fortnight: Fortnight, lang: str = "es", pdf: bool = False,
+                     names: Mapping[str, str] | None = None, warnings: Sequence[str] = (),
+                     csv_locale: str | None = None) -> None:
+    """`statements.write_outputs`, with ``pdf`` also each producer's PDF, the association's summary
+    and the pay sheet (``planilla.pdf``); with ``csv_locale`` also ``statements-<LOCALE>.csv``.
 
-    The PDFs are drawn before anything is written, so that a failure leaves
+    Everything is drawn before anything is written, so that a failure leaves
     the previous outputs in place (see `statements.write_outputs`).
     """
-    if not pdf:
-        write_outputs(out_dir, fortnight, lang)
-        return
-    from hub.payments.pdf import producer_statement_pdf, summary_pdf
-
     check_language(lang)
-    producer_pdfs = {row.producer: producer_statement_pdf(fortnight, row.producer, lang) for row in fortnight.rows}
-    write_outputs(out_dir, fortnight, lang, producer_pdfs=producer_pdfs, summary_pdf=summary_pdf(fortnight, lang))
+    extra: dict[str, str | bytes] = {}
+    if csv_locale:
+        extra[localized_file_name(csv_locale)] = localized_csv_text(statements_csv_text(fortnight, names), csv_locale)
+    if not pdf:
+        write_outputs(out_dir, fortnight, lang, names=names, warnings=warnings, extra_files=extra)
+        return
+    from hub.payments.pdf import planilla_pdf, producer_statement_pdf, summary_pdf
+
+    producer_pdfs = {row.producer: producer_statement_pdf(fortnight, row.producer, lang, names)
+                     for row in fortnight.rows}
+    extra["planilla.pdf"] = planilla_pdf(fortnight, lang, names)
+    write_outputs(out_dir, fortnight, lang, producer_pdfs=producer_pdfs, summary_pdf=summary_pdf(fortnight, lang, names),
+                  names=names, warnings=warnings, extra_files=extra)
 
 
 def write_reconciliation(out_dir: Path, rec: Reconciliation, lang: str = "es", pdf: bool = True) -> None:

@@ -16,18 +16,18 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from hub.payments.engine import Fortnight
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
+from hub.payments.explain import lines_csv_text, producer_heading, statement_view
 from hub.payments.files import write_text_atomic
 from hub.payments.format import (
     align,
     check_language,
-    due_items,
     format_date,
-    line_notes,
     statement_cells,
     table_cells,
     table_header,
@@ -50,28 +50,36 @@ STATEMENT_COLUMNS = (
 )
 
 
-def statements_csv_text(fortnight: Fortnight) -> str:
-    """statements.csv as text: the contract's columns, producer rows, then TOTAL."""
+def statements_csv_text(fortnight: Fortnight, names: Mapping[str, str] | None = None) -> str:
+    """statements.csv as text: the contract's columns, producer rows, then TOTAL.
+
+    With ``names`` (code -> name, from the producer registry) a ``name`` column
+    follows the contract's columns (empty for TOTAL and for a code the registry
+    does not know); without it the file is exactly the contract's.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(STATEMENT_COLUMNS)
+    writer.writerow(STATEMENT_COLUMNS + (("name",) if names is not None else ()))
     period = str(fortnight.period)
     for row in (*fortnight.rows, fortnight.total):
-        writer.writerow(statement_cells(period, row))
+        cells = statement_cells(period, row)
+        if names is not None:
+            cells.append(names.get(row.producer, ""))
+        writer.writerow(cells)
     return buffer.getvalue()
 
 
-def write_statements_csv(path: Path | str, fortnight: Fortnight) -> None:
+def write_statements_csv(path: Path | str, fortnight: Fortnight, names: Mapping[str, str] | None = None) -> None:
     """Write statements.csv (contracts.md) to ``path``, replacing it in one rename."""
-    write_text_atomic(path, statements_csv_text(fortnight))
+    write_text_atomic(path, statements_csv_text(fortnight, names))
 
 
-def render_table(fortnight: Fortnight, lang: str = "es") -> str:
+def render_table(fortnight: Fortnight, lang: str = "es", names: Mapping[str, str] | None = None) -> str:
     """The fortnight as an aligned text table for the console, with the TOTAL row."""
     check_language(lang)
     period = fortnight.period
-    body = [table_cells(str(period), row) for row in (*fortnight.rows, fortnight.total)]
-    table = align([table_header(lang), *body])
+    body = [table_cells(str(period), row, names) for row in (*fortnight.rows, fortnight.total)]
+    table = align([table_header(lang, names), *body], left=(0, 1) if names is not None else (0,))
     rule = "-" * max(len(line) for line in table)
     title = text(
         "table_title",
@@ -87,18 +95,69 @@ def render_table(fortnight: Fortnight, lang: str = "es") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "es") -> str:
-    """A producer's printable statement: each delivery, then gross, fees, deductions and net.
+def statement_delivery_header(lang: str, unit: str, with_codes: bool) -> list[str]:
+    """Headings of a statement's delivery table (text and PDF alike)."""
+    price = text("col_price" if unit == "L" else f"col_price_{unit}", lang)
+    heads = [text("col_date", lang), text("col_time", lang), text("col_liters", lang), text("col_solids", lang),
+             price, text("col_value", lang), text("col_price_detail", lang)]
+    if with_codes:
+        heads.append(text("pdf_code", lang))
+    return heads + [text("col_note", lang)]
+
+
+def statement_delivery_cells(line, with_codes: bool) -> list[str]:
+    """A delivery's cells under `statement_delivery_header`: the price's arithmetic after its value."""
+    cells = [line.date, line.time, line.liters, line.solids, line.price, line.value, line.detail]
+    if with_codes:
+        cells.append(line.code)
+    return cells + [line.notes]
+
+
+# Columns of the delivery table that read left-aligned (text), the others being numbers.
+def statement_text_columns(with_codes: bool) -> tuple[int, ...]:
+    return (0, 1, 6, 7, 8) if with_codes else (0, 1, 6, 7)
+
+
+def statement_money_lines(fortnight: Fortnight, row, view, lang: str) -> list[tuple[str, Decimal, bool]]:
+    """The money lines from the deliveries to the net, as (label, amount, bold), text and PDF alike.
+
+    They foot: deliveries + adjustments + owed + rounding = gross; gross - fees - deductions = net.
+    """
+    pricing = fortnight.pricing
+    currency = pricing.currency
+    money: list[tuple[str, Decimal, bool]] = [(text("deliveries_sum", lang), view.deliveries_sum, False)]
+    for label, amount in view.adjustments:
+        money.append((label, amount, False))
+    if view.owed:
+        money.append((text("owed_moved", lang), view.owed, False))
+    if view.rounding:
+        money.append((text("rounding", lang), view.rounding, False))
+    money += [
+        (text("gross", lang, currency=currency), row.gross, True),
+        (text("fees", lang, rate=format_plain(pricing.contribution_per_liter), currency=currency), row.fees, False),
+        (text("deductions", lang), row.deductions, False),
+        (text("net", lang, currency=currency), row.net, True),
+    ]
+    if row.carried_over:
+        money.append((text("carried_over", lang), row.carried_over, False))
+    return money
+
+
+def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "es",
+                              names: Mapping[str, str] | None = None) -> str:
+    """A producer's printable statement: the price rule, each delivery, adjustments, then gross,
+    fees, deductions and net, money to the cent.
 
     Meant to be checked against the producer's receipts: local date and time,
-    litres, TS as rounded for pricing, price per litre and exact value of
-    each delivery; rejected ones with their reason.
+    litres, TS as rounded for pricing, price per litre, value and receipt code
+    of each delivery; rejected ones with their reason. The PDF
+    (`hub.payments.pdf`) prints the same lines from the same `statement_view`.
     """
     check_language(lang)
     row = fortnight.row(producer)
     pricing = fortnight.pricing
     period = fortnight.period
-    currency = pricing.currency
+    view = statement_view(fortnight, row, lang, names)
     lines: list[str] = []
     if pricing.association:
         lines.append(pricing.association)
@@ -111,27 +170,18 @@ def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "
             last=format_date(period.last_day(), lang),
             timezone=pricing.timezone.key,
         ),
-        text("producer_label", lang, producer=row.producer),
+        producer_heading(row, lang, names),
         "",
     ]
 
-    if row.lines:
-        table = [[text(f"col_{name}", lang) for name in ("date", "time", "liters", "solids", "price", "value", "note")]]
-        for line in row.lines:
-            table.append(
-                [
-                    format_date(line.ts.date(), lang),
-                    line.ts.strftime("%H:%M"),
-                    format_plain(line.liters),
-                    "-" if line.solids_pct is None else format_plain(line.solids_pct),
-                    format_plain(line.price_per_liter) if line.accepted else "-",
-                    format_plain(line.value),
-                    "; ".join(line_notes(line, lang)),
-                ]
-            )
-        lines += align(table, left=(0, 1, 6))
+    if view.lines:
+        with_codes = any(line.code for line in view.lines)
+        table = [statement_delivery_header(lang, pricing.scheme.unit, with_codes)]
+        table += [statement_delivery_cells(line, with_codes) for line in view.lines]
+        lines += align(table, left=statement_text_columns(with_codes))
     else:
         lines.append(text("no_deliveries", lang))
+    lines += ["", text("rule_label", lang, rule=view.rule)]
     solids = "-" if row.avg_solids_pct is None else f"{format_2dp(row.avg_solids_pct)} %"
     lines += [
         "",
@@ -140,21 +190,13 @@ def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "
         "",
     ]
 
-    if row.due:
+    if view.due_items:
         lines.append(text("due_title", lang))
-        lines += align(due_items(row, lang))
+        lines += align([["  " + label, format_2dp(amount)] for label, amount in view.due_items])
         lines.append("")
 
-    summary = [
-        [text("gross", lang, currency=currency), format_2dp(row.gross)],
-        [text("fees", lang, rate=format_plain(pricing.contribution_per_liter), currency=currency),
-         format_2dp(row.fees)],
-        [text("deductions", lang), format_2dp(row.deductions)],
-        [text("net", lang, currency=currency), format_2dp(row.net)],
-    ]
-    if row.carried_over:
-        summary.append([text("carried_over", lang), format_2dp(row.carried_over)])
-    lines += align(summary)
+    lines += align([[label, format_2dp(amount)] for label, amount, _ in
+                    statement_money_lines(fortnight, row, view, lang)])
     lines += ["", text("exact_note", lang)]
     return "\n".join(lines) + "\n"
 
@@ -162,11 +204,15 @@ def render_producer_statement(fortnight: Fortnight, producer: str, lang: str = "
 def _statement_file_name(producer: str) -> str:
     """``<producer>.txt``; refuse ids that would escape the statements folder."""
     if not producer or producer.startswith(".") or any(c in producer for c in "/\\\0"):
-        raise PaymentsError(f"producer id {producer!r} cannot be used as a file name for its statement")
+        raise PaymentsError(Text("not_file_name", producer=repr(producer)))
     return f"{producer}.txt"
 
 
-OUTPUT_NAMES = ("statements", "statements.txt", "statements.pdf", "statements.csv")
+# Every output `write_outputs` manages: a run replaces them all together, and removes
+# those it does not write this time (a PDF of an earlier run, an old locale CSV).
+OUTPUT_NAMES = ("statements", "statements.txt", "statements.pdf", "statements.csv", "lines.csv",
+                "warnings.txt", "planilla.pdf")
+EXTRA_OUTPUT_GLOB = "statements-*.csv"  # --csv-locale copies
 
 
 def write_outputs(
@@ -175,10 +221,16 @@ def write_outputs(
     lang: str = "es",
     producer_pdfs: Mapping[str, bytes] | None = None,
     summary_pdf: bytes | None = None,
+    names: Mapping[str, str] | None = None,
+    warnings: Sequence[str] = (),
+    extra_files: Mapping[str, str | bytes] | None = None,
 ) -> None:
-    """Write ``statements.csv``, ``statements.txt`` and ``statements/<producer>.txt`` in ``out_dir``;
+    """Write ``statements.csv``, ``statements.txt``, ``lines.csv``, ``warnings.txt`` (one
+    warning a line, empty when there are none) and ``statements/<producer>.txt`` in ``out_dir``;
     given the rendered PDFs (``producer_pdfs`` by producer, and the association's ``summary_pdf``;
-    see `hub.payments.report`) also ``statements/<producer>.pdf`` and ``statements.pdf``.
+    see `hub.payments.report`) also ``statements/<producer>.pdf`` and ``statements.pdf``;
+    ``extra_files`` (name -> content: ``planilla.pdf``, ``statements-es_BO.csv``) beside them.
+    ``names`` (code -> name, from the registry) puts names on every statement.
 
     Everything is rendered first and written into a hidden staging folder in
     ``out_dir``, then swapped into place by renames; if any step fails the
@@ -190,41 +242,49 @@ def write_outputs(
     pdf = summary_pdf is not None
     if pdf != (producer_pdfs is not None):
         raise ValueError("give both the producers' PDFs and the summary PDF, or neither")
-    contents = {
-        "statements.csv": statements_csv_text(fortnight),
-        "statements.txt": render_table(fortnight, lang),
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        if name not in OUTPUT_NAMES and not Path(name).match(EXTRA_OUTPUT_GLOB) or "/" in name:
+            raise ValueError(f"{name!r} is not an output write_outputs manages")
+    contents: dict[str, str | bytes] = {
+        "statements.csv": statements_csv_text(fortnight, names),
+        "statements.txt": render_table(fortnight, lang, names),
+        "lines.csv": lines_csv_text(fortnight, names),
+        "warnings.txt": "".join(f"{warning}\n" for warning in warnings),
+        **extra_files,
     }
+    if pdf:
+        contents["statements.pdf"] = summary_pdf
     producer_pages = {
-        _statement_file_name(row.producer): render_producer_statement(fortnight, row.producer, lang)
+        _statement_file_name(row.producer): (render_producer_statement(fortnight, row.producer, lang, names=names)
+                                             if names is not None else
+                                             render_producer_statement(fortnight, row.producer, lang))
         for row in fortnight.rows
     }
     pdfs: dict[str, bytes] = {}
     if pdf:
         pdfs = {name[:-4] + ".pdf": producer_pdfs[row.producer] for name, row in zip(producer_pages, fortnight.rows)}
-        pdfs["../statements.pdf"] = summary_pdf
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
     except OSError as exc:
-        raise PaymentsError(f"{out_dir}: cannot write statements: {exc.strerror or exc}") from None
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
     try:
         # (mkdtemp makes `staging` private, but it is removed at the end: what
         # is moved out of it was created with the usual permissions.)
         (staging / "new" / "statements").mkdir(parents=True)
-        for name, text in producer_pages.items():
-            (staging / "new" / "statements" / name).write_text(text, encoding="utf-8")
-        for name, text in contents.items():
-            (staging / "new" / name).write_text(text, encoding="utf-8")
+        for name, page in producer_pages.items():
+            (staging / "new" / "statements" / name).write_text(page, encoding="utf-8")
+        for name, content in contents.items():
+            if isinstance(content, bytes):
+                (staging / "new" / name).write_bytes(content)
+            else:
+                (staging / "new" / name).write_text(content, encoding="utf-8")
         for name, data in pdfs.items():
             (staging / "new" / "statements" / name).write_bytes(data)
-        if not pdf:
-            # an empty summary keeps the swap simple; removed again below
-            (staging / "new" / "statements.pdf").write_bytes(b"")
         _swap_into_place(staging, out_dir)
-        if not pdf:
-            os.unlink(out_dir / "statements.pdf")
     except OSError as exc:
-        raise PaymentsError(f"{out_dir}: cannot write statements: {exc.strerror or exc}") from None
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)
@@ -233,17 +293,21 @@ def write_outputs(
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
     """Move ``staging/new/*`` to ``out_dir``, keeping the old outputs in ``staging/old`` until done.
 
-    Renames within one folder are cheap and atomic; on failure the ones done
-    are undone in reverse order before the error goes on.
+    Every managed output present in ``out_dir`` is set aside first (so that
+    one this run does not write is gone afterwards). Renames within one folder
+    are cheap and atomic; on failure the ones done are undone in reverse order
+    before the error goes on.
     """
     (staging / "old").mkdir()
+    old_names = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
+    old_names += sorted(p.name for p in out_dir.glob(EXTRA_OUTPUT_GLOB))
+    new_names = sorted(p.name for p in (staging / "new").iterdir())
     done: list[tuple[Path, Path]] = []
     try:
-        for name in OUTPUT_NAMES:
-            if (out_dir / name).exists():
-                os.rename(out_dir / name, staging / "old" / name)
-                done.append((out_dir / name, staging / "old" / name))
-        for name in OUTPUT_NAMES:
+        for name in old_names:
+            os.rename(out_dir / name, staging / "old" / name)
+            done.append((out_dir / name, staging / "old" / name))
+        for name in new_names:
             os.rename(staging / "new" / name, out_dir / name)
             done.append((staging / "new" / name, out_dir / name))
     except OSError:

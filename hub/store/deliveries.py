@@ -72,6 +72,7 @@ def period_delivery_rows(influx: InfluxV1, period: Period, tz: ZoneInfo,
                          chunk_size: int = 10000) -> Iterator[dict]:
     """Raw delivery points of a period with every sealed field (for `verify`)."""
     start, end = period.bounds(tz)
-    q = (f"SELECT {SEAL_FIELDS} FROM delivery "
+    # epoch: a reinstalled station counts seq from 1 again (docs/recovery.md).
+    q = (f"SELECT {SEAL_FIELDS}, epoch FROM delivery "
          f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
     yield from influx.query(q, chunk_size=chunk_size)

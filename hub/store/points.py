@@ -34,6 +34,7 @@ def _(m: DeliveryV1) -> list[str]:
         "receipt_code": m.receipt_code,
         "alcohol_test": m.alcohol_test, "organoleptic": m.organoleptic,
         "acidity_dornic": m.acidity_dornic, "note": m.note or None,
+        "epoch": m.epoch,
     }, to_ns(m.ts))]
 
 

@@ -6,13 +6,16 @@ from milk_common.contract.codes import (COLDCHAIN_STATES, COLDCHAIN_WARNINGS, RE
                                         RECORD_REASONS, REJECT_REASONS, STATION_STATUSES)
 from milk_common.contract.ids import (IDENT, IDENT_PATTERN, KEYPAD_WORDS, PRODUCER_CODE,
                                       PRODUCER_PATTERN, valid_ident, valid_producer_code)
-from milk_common.contract.payloads import (AlertsV1, ColdchainV1, DeliveryV1, InvalidPayload,
+from milk_common.contract.payloads import (AlertsV1, ColdchainV1, DeliveryV1, HubStatusV1,
+                                           InvalidPayload, ReplayV1, hub_status_payload,
+                                           replay_payload,
                                            Payload, RegistryV1, ShiftV1, StationPayload, StatusV1,
                                            TankSample, TankV1, alerts_payload, coldchain_payload,
                                            decode, decode_station_message, delivery_payload,
                                            registry_payload, shift_payload,
                                            status_payload, tank_payload)
-from milk_common.contract.topics import (HUB_SUBSCRIPTIONS, TOPIC_ROOT, alerts_topic,
+from milk_common.contract.topics import (HUB_STATUS_SUBSCRIPTION, hub_status_topic, replay_topic,
+                                         HUB_SUBSCRIPTIONS, TOPIC_ROOT, alerts_topic,
                                          parse_station_topic, registry_topic, station_topic)
 
 __all__ = [
@@ -21,7 +24,14 @@ __all__ = [
     "COLDCHAIN_WARNINGS",
     "ColdchainV1",
     "DeliveryV1",
+    "HUB_STATUS_SUBSCRIPTION",
     "HUB_SUBSCRIPTIONS",
+    "HubStatusV1",
+    "ReplayV1",
+    "hub_status_payload",
+    "hub_status_topic",
+    "replay_payload",
+    "replay_topic",
     "IDENT",
     "IDENT_PATTERN",
     "InvalidPayload",

@@ -14,6 +14,9 @@ IDENT_PATTERN = r"^[a-z0-9_-]{1,32}$"
 PRODUCER_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 RECORD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 HASH_PATTERN = r"^[0-9a-f]{64}$"
+# A station database's sequence epoch (docs/recovery.md): made once when the
+# database is created, so a reinstalled station's seq 1 is not a gap or a reuse.
+EPOCH_PATTERN = r"^[a-z0-9]{8,32}$"
 
 IDENT = re.compile(IDENT_PATTERN)
 PRODUCER_CODE = re.compile(PRODUCER_PATTERN)

@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Union
 import msgspec
 from msgspec import Meta
 
-from milk_common.contract.ids import HASH_PATTERN, IDENT_PATTERN, PRODUCER_PATTERN, RECORD_ID_PATTERN
+from milk_common.contract.ids import EPOCH_PATTERN, HASH_PATTERN, IDENT_PATTERN, PRODUCER_PATTERN, RECORD_ID_PATTERN
 from milk_common.contract.topics import parse_station_topic
 
 Ident = Annotated[str, Meta(pattern=IDENT_PATTERN)]
@@ -30,6 +30,8 @@ Pct = Annotated[float, Meta(ge=0, le=100)]
 TempC = Annotated[float, Meta(ge=-40, le=120)]
 Quantity = Annotated[float, Meta(ge=0, le=100000)]
 Count = Annotated[int, Meta(ge=0)]
+Epoch = Annotated[str, Meta(pattern=EPOCH_PATTERN)]
+Seq = Annotated[int, Meta(ge=1)]
 
 
 class Payload(msgspec.Struct, frozen=True, tag_field="schema", forbid_unknown_fields=False):
@@ -68,6 +70,8 @@ class DeliveryV1(Payload, tag="delivery/1", kw_only=True):
     organoleptic: Literal["ok", "not_ok"] | None = None
     acidity_dornic: Annotated[float, Meta(gt=0, lt=100)] | None = None
     note: Annotated[str, Meta(max_length=200)] = ""
+    # The station database's sequence epoch (docs/recovery.md); outside the seal.
+    epoch: Epoch | None = None
 
     def __post_init__(self) -> None:
         if self.accepted and self.solids_pct is None:
@@ -87,6 +91,10 @@ class TankV1(Payload, tag="tank/1", kw_only=True):
     station: Ident
     tank: Ident
     samples: Annotated[list[TankSample], Meta(min_length=1, max_length=10000)]
+    # The batch's own sequence number (one series per station, all tanks)
+    # and the station database's epoch, for recovery (docs/recovery.md).
+    seq: Seq | None = None
+    epoch: Epoch | None = None
 
 
 class ColdchainV1(Payload, tag="coldchain/1", kw_only=True):
@@ -109,6 +117,13 @@ class StatusV1(Payload, tag="status/1", kw_only=True):
     status: Literal["online", "offline"]
     ts: AwareTime
     devices: dict[str, str] | None = None   # instrument -> connected | disconnected
+    # What the station holds (docs/recovery.md): the hub asks for what it lacks.
+    epoch: Epoch | None = None
+    last_seq: Count | None = None
+    last_tank_seq: Count | None = None
+    # Whether the station trusts its clock to stamp deliveries, and why
+    # (docs/clock.md): synced | rtc | unchecked | off, or untrusted:REASON.
+    clock: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class ShiftV1(Payload, tag="shift/1", kw_only=True):
@@ -157,6 +172,29 @@ class AlertsV1(Payload, tag="alerts/1", kw_only=True):
     alerts: list[AlertItem]
 
 
+class ReplayV1(Payload, tag="replay/1", kw_only=True):
+    """The hub asks a station to re-send its records with seq in
+    [from_seq, to_seq] of one epoch, unchanged (docs/recovery.md)."""
+    center: Ident
+    station: Ident
+    epoch: Epoch
+    kind: Literal["delivery", "tank"]
+    from_seq: Seq
+    to_seq: Seq
+    ts: AwareTime
+
+    def __post_init__(self) -> None:
+        if self.to_seq < self.from_seq:
+            raise ValueError("to_seq: must not be below from_seq")
+
+
+class HubStatusV1(Payload, tag="hub_status/1", kw_only=True):
+    """A hub's retained liveness on `milk/v1/hubs/{hub}`; its last will says offline."""
+    hub: Annotated[str, Meta(min_length=1, max_length=64)]
+    status: Literal["online", "offline"]
+    ts: AwareTime
+
+
 # What arrives on each station topic kind.
 STATION_SCHEMAS: dict[str, type[Payload]] = {
     "delivery": DeliveryV1, "tank": TankV1, "coldchain": ColdchainV1, "status": StatusV1,
@@ -192,6 +230,8 @@ def decode_station_message(topic: str, payload: bytes) -> StationPayload:
         raise InvalidPayload(_reason(exc)) from None
     except msgspec.DecodeError:
         raise InvalidPayload("not a JSON object") from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidPayload(_undecodable(exc)) from None
     if message.center != parts.center or message.station != parts.station:
         raise InvalidPayload("center/station in the payload differ from the topic")
     if parts.tank is not None and message.tank != parts.tank:
@@ -207,6 +247,18 @@ def decode(model: type[Payload], payload: bytes) -> Payload:
         raise InvalidPayload(_reason(exc)) from None
     except msgspec.DecodeError:
         raise InvalidPayload("not a JSON object") from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidPayload(_undecodable(exc)) from None
+
+
+def _undecodable(exc: Exception) -> str:
+    # msgspec raises these outside its own error types: bytes that are not
+    # UTF-8 where it reads a string (the schema tag), and objects nested past
+    # its depth limit. Uncaught, the second stopped the hub's ingest for good
+    # (found by devtools/fuzz.py).
+    if isinstance(exc, RecursionError):
+        return "not a JSON object: nested too deeply"
+    return "not a JSON object: not UTF-8 text"
 
 
 # -- builders the station uses --------------------------------------------------
@@ -215,19 +267,45 @@ def _now_s() -> str:
 
 
 def status_payload(center: str, station: str, status: str, devices: dict | None = None,
-                   ts: str | None = None) -> dict:
-    """The retained status: online/offline, and each instrument's connection."""
+                   ts: str | None = None, *, epoch: str | None = None,
+                   last_seq: int | None = None, last_tank_seq: int | None = None) -> dict:
+    """The retained status: online/offline, each instrument's connection, and
+    (when given) the station's epoch and last sequence numbers."""
     payload = {"schema": "status/1", "center": center, "station": station, "status": status,
                "ts": ts or _now_s()}
     if devices:
         payload["devices"] = dict(devices)
+    if epoch is not None:
+        payload["epoch"] = epoch
+        if last_seq is not None:
+            payload["last_seq"] = last_seq
+        if last_tank_seq is not None:
+            payload["last_tank_seq"] = last_tank_seq
     return checked(StatusV1, payload)
 
 
-def tank_payload(center: str, station: str, tank: str, samples: list[dict]) -> dict:
-    """A batch of samples `{"ts": ISO time, "temp_c": float | None}`."""
-    return {"schema": "tank/1", "center": center, "station": station, "tank": tank,
-            "samples": samples}
+def replay_payload(center: str, station: str, epoch: str, kind: str, from_seq: int, to_seq: int,
+                   ts: str | None = None) -> dict:
+    return checked(ReplayV1, {"schema": "replay/1", "center": center, "station": station,
+                              "epoch": epoch, "kind": kind, "from_seq": from_seq,
+                              "to_seq": to_seq, "ts": ts or _now_s()})
+
+
+def hub_status_payload(hub: str, status: str, ts: str | None = None) -> dict:
+    return checked(HubStatusV1, {"schema": "hub_status/1", "hub": hub, "status": status,
+                                 "ts": ts or _now_s()})
+
+
+def tank_payload(center: str, station: str, tank: str, samples: list[dict],
+                 seq: int | None = None, epoch: str | None = None) -> dict:
+    """A batch of samples `{"ts": ISO time, "temp_c": float | None}`; `seq`
+    and `epoch` let the hub ask for a lost batch again (docs/recovery.md)."""
+    payload = {"schema": "tank/1", "center": center, "station": station, "tank": tank,
+               "samples": samples}
+    if seq is not None:
+        payload["seq"] = seq
+        payload["epoch"] = epoch
+    return payload
 
 
 def coldchain_payload(center: str, station: str, tank: str, ts: str, state: str, reason: str,

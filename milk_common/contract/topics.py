@@ -7,6 +7,8 @@
     milk/v1/{center}/{station}/status          status/1, retained (last will: offline)
     milk/v1/{center}/registry                  registry/1, retained, hub -> stations
     milk/v1/alerts/{center}                    alerts/1, retained, hub -> technicians
+    milk/v1/{center}/{station}/replay          replay/1, QoS 1, hub -> station (docs/recovery.md)
+    milk/v1/hubs/{hub_client_id}               hub_status/1, retained (last will: offline)
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ def registry_topic(center: str) -> str:
 
 def alerts_topic(center: str) -> str:
     return f"{TOPIC_ROOT}/alerts/{center}"
+
+
+def replay_topic(center: str, station: str) -> str:
+    """Where the hub asks one station to re-send records (replay/1)."""
+    return station_topic(center, station, "replay")
+
+
+def hub_status_topic(hub_id: str) -> str:
+    """A hub's retained liveness (hub_status/1); its last will says offline."""
+    return f"{TOPIC_ROOT}/hubs/{hub_id}"
+
+
+# What a station subscribes to for every hub's liveness.
+HUB_STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/hubs/+"
 
 
 # What the hub's ingest subscribes to (every station of every center).

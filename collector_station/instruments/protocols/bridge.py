@@ -159,12 +159,13 @@ SIM_OFFSET_COUNTS = 84210
 
 def weight_frame(shown: ScaleDisplay, rng: random.Random) -> bytes:
     """Raw HX711 counts with a little electrical noise; the tare is the
-    host's business (the firmware knows no kilograms)."""
+    host's business (the firmware knows no kilograms). The stamp wraps at
+    2**30 ms like the RP2040's ticks_ms() (firmware/bridge_core.py)."""
     raw = SIM_OFFSET_COUNTS + round((shown.net_kg + shown.tare_kg) * SIM_COUNTS_PER_KG) \
         + rng.randint(-40, 40)
     if shown.overload:
         return frame("ERR", shown.seq, "hx711_saturated")
-    return frame("LC", shown.seq, shown.uptime_ms % 2**31, raw)
+    return frame("LC", shown.seq, shown.uptime_ms % 2**30, raw)
 
 
 def analysis_frame(sample: MilkSample) -> bytes:

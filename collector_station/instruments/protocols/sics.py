@@ -13,6 +13,7 @@ An MT-SICS balance only answers requests: the device polls it with `SI`.
 from __future__ import annotations
 
 import random
+import re
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
@@ -35,9 +36,15 @@ _ERRORS = {"ES": "syntax error / error de sintaxis", "ET": "transmission error /
            "EL": "logical error / error lógico"}
 
 
+# A balance writes plain decimals; Decimal() would also take exponents
+# ("-1e999999999999", whose product overflows), "1_000" and other scripts'
+# digits (found by devtools/fuzz.py).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+
+
 def _kg(value: str, unit: str) -> Decimal | None:
     factor = _UNIT_KG.get(unit.lower())
-    if factor is None:
+    if factor is None or not _NUMBER.fullmatch(value):
         return None
     try:
         number = Decimal(value)

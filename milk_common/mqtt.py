@@ -1,0 +1,98 @@
+"""How station and hub reach the broker: TLS and a username/password.
+
+Both houses read the same `[mqtt]` access keys (docs/security.md) and make
+their paho clients through `configure_client`, so a broker that refuses
+anonymous and unencrypted clients is met the same way everywhere:
+
+    tls_ca         the CA certificate that signed the broker's certificate;
+                   setting it turns TLS on (the broker's name is checked)
+    tls_cert       a client certificate (optional, when the broker asks one)
+    tls_key        its private key
+    username       `{center}.{station}` for a station, the hub's own user
+    password       the password itself, or
+    password_file  a file holding it (mode 600), so the config can be shared
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from pydantic import model_validator
+
+from milk_common.config import Section
+from milk_common.errors import UserError
+
+
+class MqttAccess(Section):
+    """The access keys of an `[mqtt]` section (a base for both houses' schemas)."""
+
+    username: str | None = None
+    password: str | None = None
+    password_file: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if (self.password is not None or self.password_file is not None) and not self.username:
+            raise ValueError("a password needs a username")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("tls_key needs tls_cert")
+        return self
+
+
+def read_password(access) -> str | None:
+    """The password from the config or its file (one line, whitespace trimmed)."""
+    if getattr(access, "password", None) is not None:
+        return access.password
+    path = getattr(access, "password_file", None)
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UserError(f"[mqtt] password_file: cannot read {path}: {exc.strerror}") from None
+
+
+def _readable(key: str, path: str) -> str:
+    if not Path(path).is_file():
+        raise UserError(f"[mqtt] {key}: {path} does not exist")
+    return path
+
+
+def check_access(access) -> None:
+    """At start, before any thread: the files the `[mqtt]` section names exist
+    and the password file is readable (a UserError naming the key otherwise)."""
+    read_password(access)
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        path = getattr(access, key, None)
+        if path:
+            _readable(key, path)
+
+
+def configure_client(client, access) -> None:
+    """Credentials and TLS on a paho client, from an `[mqtt]` section (or None)."""
+    if access is None:
+        return
+    username = getattr(access, "username", None)
+    if username:
+        client.username_pw_set(username, read_password(access))
+    ca = getattr(access, "tls_ca", None)
+    if ca:
+        cert, key = getattr(access, "tls_cert", None), getattr(access, "tls_key", None)
+        client.tls_set(ca_certs=_readable("tls_ca", ca),
+                       certfile=_readable("tls_cert", cert) if cert else None,
+                       keyfile=_readable("tls_key", key) if key else None,
+                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+
+
+def make_client(access, **kwargs):
+    """A paho-mqtt 2.x client (callback API 2) with `access` applied."""
+    import paho.mqtt.client as mqtt
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+    configure_client(client, access)
+    return client
