@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench chaos servers-start servers-stop clean
+.PHONY: test demo bench chaos fuzz servers-start servers-stop clean
 
 $(STAMP): pyproject.toml devtools/bootstrap.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) sh devtools/bootstrap.sh
@@ -30,6 +30,13 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(PY) -m devtools.servers ensure
 	$(PY) -m devtools.chaos
+
+# The long fuzzing (docs/fuzzing.md): each instrument parser 1,000,000 frames,
+# the hub 10,000 malformed payloads per topic kind; not part of `make test`,
+# which runs a short pass (tests/test_fuzz.py). FUZZ_ARGS: e.g. --count 100000.
+fuzz: $(STAMP)
+	$(PY) -m devtools.servers ensure
+	$(PY) -m devtools.fuzz $(FUZZ_ARGS)
 
 servers-start: $(STAMP)
 	$(PY) -m devtools.servers start

@@ -195,6 +195,22 @@ class Station:
         log.info("scale calibration of %s: %s counts/kg, zero %s", saved.calibrated_at,
                  saved.counts_per_kg, saved.offset_counts)
 
+    def steady_scale_counts(self, timeout_s: float = 30.0) -> int | None:
+        """The bridge scale's next steady raw reading, for a technician screen
+        driving a `calibration.CalibrationSession` (blocks: call it off the
+        request thread). None when none came within `timeout_s`, or the scale
+        is not a raw load cell."""
+        if self.scale.calibration is None:
+            return None
+        sc = self.config.scale
+        raw = calibration.RawCounts()
+        self.scale.raw_listeners.append(raw)
+        try:
+            spread = max(int(abs(self.scale.calibration.counts_per_kg) * sc.interval_kg), 20)
+            return raw.steady(calibration.SteadyWindow(20, spread), timeout_s)
+        finally:
+            self.scale.raw_listeners.remove(raw)
+
     def scale_check_status(self) -> dict:
         """For a technician screen: when the scale was calibrated and last
         checked, and whether the weekly check is due."""

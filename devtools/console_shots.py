@@ -6,7 +6,8 @@ A station on simulated instruments (no broker: the link shows offline, as a
 bench far from any network), Debian's Chromium, and the steps of a
 morning: the ready screen, a can whose values wait for ACCEPT, new values
 replacing them, the accepted delivery with its code, the reject reasons,
-a void behind the supervisor's PIN, and a tank whose cold chain broke.
+a void behind the supervisor's PIN, the shift and the instruments, and a
+tank whose cold chain broke.
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             tid("reason").fill("error de digitación")
             shot("void")
             page.locator("[data-close='deliveries-panel']").click()
+            tid("open-shift").click()
+            shot("shift")
+            page.locator("[data-close='shift-panel']").click()
             tank = bench.tanks["tank2"]
             tank.temp_c = 14.0
             tank.write()

@@ -141,8 +141,41 @@ def seed_fortnight(influx: InfluxV1, center: str, hub_data: Path, tz) -> Written
         engine.store.close()
     write_status(influx, center, "banco1", "online", end)
     write_status(influx, center, "banco2", "offline", end)
-    chain_break(hub_data, written.deliveries[-2], written.deliveries[-1])
+    # A delivery voided at the bench: neither it nor the void counts (as in the statement).
+    banco1 = [d for d in written.deliveries if d["station"] == "banco1"]
+    write_void(influx, banco1[2], after=banco1[-1], at=end - timedelta(hours=1), written=written)
+    chain_break(hub_data, written.deliveries[-3], written.deliveries[-2])
+    # banco1 says it holds 5 deliveries more than the hub stored (still in its outbox).
+    for station, extra in (("banco1", 5), ("banco2", 0)):
+        seqs = [d["seq"] for d in written.deliveries if d["station"] == station]
+        recovery_index(hub_data, center, station, seqs, max(seqs) + extra)
     return written
+
+
+def recovery_index(hub_data: Path, center: str, station: str, stored_seqs: list[int], last_seq: int) -> None:
+    """What the ingest's recovery index learns from a station's status (`last_seq`)
+    and its stored deliveries (hub/recovery/index.py)."""
+    import time
+
+    from hub.recovery.index import SeqIndex
+    from hub.recovery.watch import INDEX_FILE
+    index = SeqIndex(Path(hub_data) / INDEX_FILE)
+    try:
+        index.update([(center, station, "e1", "delivery", seq) for seq in stored_seqs],
+                     [(center, station, "e1", True, last_seq, None)], time.time())
+    finally:
+        index.close()
+
+
+def write_void(influx: InfluxV1, original: dict, *, after: dict, at: datetime, written: Written) -> dict:
+    """The station's void record of `original`, next in the chain after `after`."""
+    record = {k: v for k, v in original.items() if k not in ("prev_hash", "hash", "hmac", "receipt_code")}
+    record.update(id=f"{original['id']}-void", seq=after["seq"] + 1, kind="void", refers_to=original["id"],
+                  ts=at.isoformat(), note="anulada en la balanza")
+    sealed = seal(record, after["hash"], KEY)
+    _store(influx, station_topic(original["center"], original["station"], "delivery"), sealed)
+    written.deliveries.append(sealed)
+    return sealed
 
 
 def chain_break(hub_data: Path, before: dict, after: dict) -> None:

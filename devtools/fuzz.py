@@ -330,7 +330,9 @@ class PayloadGenerator:
         elif op < 0.95:
             target["x" + str(rng.randrange(100))] = rng.choice(NASTY_VALUES)    # unknown keys pass
         else:
-            target[key] = [target[key]] * rng.randrange(2, 20000)
+            # A long list, kept under about 1 MB (a station's message is far smaller).
+            size = len(json.dumps(target[key], default=str)) + 1
+            target[key] = [target[key]] * rng.randrange(2, max(3, min(20000, 1_000_000 // size)))
 
 
 @dataclass
@@ -405,7 +407,10 @@ def fuzz_hub_in_process(influx_url: str, database: str, data_dir: Path, count: i
                 try:
                     decode_station_message(where, payload)
                 except InvalidPayload as exc:
-                    expected[(where, str(exc))] += 1
+                    # Whether a payload nested right at the depth limit decodes depends
+                    # on how deep the caller's stack already is: the total check covers it.
+                    if "nested too deeply" not in str(exc):
+                        expected[(where, str(exc))] += 1
                 except Exception as exc:          # the decoder itself must never raise otherwise
                     result.failures.append(f"decode_station_message raised {exc!r} on {payload[:200]!r}")
                 batch.append(Received(0, i, 0, where, payload))

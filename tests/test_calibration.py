@@ -169,6 +169,9 @@ def test_calibrate_command_then_the_station_weighs_right(bridge, tmp_path):
         scale.place(15.37)
         wait_until(lambda: station.scale.stable_kg is not None, 10, 0.02)
         assert station.scale.stable_kg == D("15.37")
+        # What a technician screen reads for a calibration step: steady raw counts.
+        counts = station.steady_scale_counts(10)
+        assert counts is not None and abs(counts - sim_counts(15.37)) < 40
         assert not station.scale_check_status()["check_due"]   # a calibration is a check
         assert not any("Verificación semanal pendiente" in m for m in shown)
     finally:

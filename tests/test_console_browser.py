@@ -415,8 +415,8 @@ def test_tank_break_turns_its_tile_red(tmp_path, servers, unique, browser):
         wait_attr(page, "tank-tank2", "data-state", "empty")
         tank.temp_c = 14.0                         # the blend will be warmer than the limit: a break
         tank.write()
-        page.evaluate("""() => fetch('/api/tank', {method: 'POST', headers: {'Content-Type':
-            'application/json', 'X-Console': '1'}, body: JSON.stringify({tank: 'tank2', event: 'milk_added'})})""")
+        page.get_by_test_id("tank-tank2").click()     # milk poured in by hand, from the tile
+        page.get_by_test_id("tank-milk-added").click()
         wait_attr(page, "tank-tank2", "data-state", "break")
         colour = page.evaluate("""() => getComputedStyle(document.querySelector(
             "[data-testid='tank-tank2']")).backgroundColor""")

@@ -165,3 +165,30 @@ def test_throttle_waits_after_repeated_failures():
     throttle.failed("1.2.3.4")
     throttle.succeeded("1.2.3.4")
     assert throttle.wait_s("1.2.3.4") == 0
+
+
+def run_hub(*args, stdin=""):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "hub", *args], input=stdin, capture_output=True,
+                          text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin", "LANG": "es_PE.UTF-8"})
+
+
+def test_users_and_web_commands_say_what_is_wrong_in_one_line(tmp_path):
+    import socket
+    config = tmp_path / "hub.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    short = run_hub("users", "add", "ana", "--config", str(config), stdin="corta\n")
+    assert short.returncode == 2 and short.stderr.count("\n") == 1
+    assert "al menos 8 caracteres" in short.stderr and "Traceback" not in short.stderr
+    empty = run_hub("users", "add", "ana", "--config", str(config), stdin="")
+    assert empty.returncode == 2 and "contraseña" in empty.stderr
+    ok = run_hub("users", "add", "ana", "--config", str(config), stdin="una clave larga\n")
+    assert ok.returncode == 0 and run_hub("users", "list", "--config", str(config)).stdout == "ana\n"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_hub("web", "--config", str(config), "--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and "no se puede escuchar" in busy.stderr and "Traceback" not in busy.stderr
+    bad = run_hub("web", "--config", str(tmp_path / "nada.toml"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

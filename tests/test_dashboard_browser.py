@@ -107,7 +107,10 @@ def test_period_shows_the_statement_total(site, browser):
     assert page.get_by_test_id("period-deliveries").inner_text() == total["deliveries"]
     assert page.get_by_test_id("period-liters").inner_text() == total["liters"]
     # ... and the statement counts what was written: rejected ones included, next period's not.
-    in_period = [d for d in site["written"].deliveries if d["ts"] < "2026-11-16"]
+    voided = {d["refers_to"] for d in site["written"].deliveries if d["kind"] == "void"}
+    assert len(voided) == 1
+    in_period = [d for d in site["written"].deliveries
+                 if d["ts"] < "2026-11-16" and d["kind"] == "delivery" and d["id"] not in voided]
     assert int(total["deliveries"]) == len(in_period)
     assert int(total["rejected"]) == sum(1 for d in in_period if not d["accepted"]) > 0
     # Each producer's statement is linked, and opens.
@@ -127,6 +130,9 @@ def test_stations_and_tank_in_break_shows_red(site, browser):
     assert page.get_by_test_id(f"station-{c}.banco2").get_attribute("data-state") == "offline"
     last_seq = max(d["seq"] for d in site["written"].deliveries if d["station"] == "banco1")
     assert page.get_by_test_id(f"station-seq-{c}.banco1").inner_text() == str(last_seq)
+    # What the recovery index knows banco1 still holds; banco2 lacks nothing.
+    assert page.get_by_test_id(f"station-pending-{c}.banco1").inner_text() == "5"
+    assert page.get_by_test_id(f"station-pending-{c}.banco2").inner_text() == "0"
     broken = page.get_by_test_id(f"tank-{c}.banco1.tanque1")
     assert broken.get_attribute("data-state") == "break"
     assert broken.evaluate("e => getComputedStyle(e).borderTopColor") == RED
@@ -224,6 +230,11 @@ def test_receipt_page_is_public(site, browser):
     assert "p0" not in page.get_by_test_id("receipt-result").inner_text()     # no producer shown publicly
     local = datetime.fromisoformat(delivery["ts"]).astimezone(LIMA)
     assert page.get_by_test_id("receipt-date").inner_text() == local.strftime("%Y-%m-%d %H:%M")
+    voided = next(d for d in site["written"].deliveries
+                  if d["id"] in {v["refers_to"] for v in site["written"].deliveries if v["kind"] == "void"})
+    page.get_by_test_id("receipt-input").fill(voided["receipt_code"])
+    page.get_by_test_id("receipt-submit").click()
+    assert page.get_by_test_id("receipt-result").get_attribute("data-state") == "voided"
     page.get_by_test_id("receipt-input").fill("0000-0000")
     page.get_by_test_id("receipt-submit").click()
     assert "no existe" in page.get_by_test_id("receipt-none").inner_text()

@@ -106,7 +106,8 @@ def test_a_bench_driven_by_hand_records_what_it_showed(servers, tmp_path, unique
     try:
         sim.said("config:")
         sim.said("Modo manual")
-        station = Process("run", "--config", str(config))
+        # The keypad face; the console listens on any free port (tests run side by side).
+        station = Process("run", "--config", str(config), "--console-port", "0")
         station.said("lista")
         wait_until(lambda: sum("conectado" in line for line in station.out) >= 2, 10, 0.05,
                    f"scale and densimeter connected: {station.out} {station.err[-5:]}")

@@ -259,7 +259,7 @@ def test_old_alert_settings_become_apprise_urls():
     assert urls[0].startswith("tgram://")
     assert urls[1].startswith("mailtos://acopio:s3cr%3At@smtp.example.org:587?") and "mode=starttls" in urls[1]
     assert "to=tecnico@example.org" in urls[1] and "from=acopio@example.org" in urls[1]
-    assert urls[2] == "jsons://gw.example.org/alert"
+    assert urls[2] == "jsons://gw.example.org/alert?cto=10&rto=10"    # [alerts] timeout_s, as before
     with pytest.raises(AlertSettingError, match=r"\[alerts\] webhook_url.*notify"):
         alert_urls(HubAlerts(webhook_url="ftp://x/y"))
     with pytest.raises(AlertSettingError, match="smtp_to is empty"):

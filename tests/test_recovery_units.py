@@ -167,3 +167,24 @@ def test_chain_watch_takes_replays_out_of_order_and_new_epochs_without_alarm(tmp
     assert findings == []
     forged = dict(old[3], hash="f" * 64)          # a different record under a known seq: still caught
     assert [f.problem for f in chain.observe(forged)] == ["seq_reused"]
+
+
+def test_recovery_payloads_in_the_contract():
+    import json
+
+    import pytest
+
+    from milk_common.contract import (InvalidPayload, ReplayV1, StatusV1, decode, decode_station_message,
+                                      replay_payload, status_payload, tank_payload)
+    epoch = "0123456789abcdef"
+    request = decode(ReplayV1, json.dumps(replay_payload("c1", "s1", epoch, "tank", 3, 9)).encode())
+    assert (request.kind, request.from_seq, request.to_seq) == ("tank", 3, 9)
+    for bad in ({"to_seq": 2}, {"epoch": "NOT-AN-EPOCH"}, {"kind": "shift"}, {"from_seq": 0}):
+        raw = {**replay_payload("c1", "s1", epoch, "delivery", 3, 9), **bad}
+        with pytest.raises(InvalidPayload):
+            decode(ReplayV1, json.dumps(raw).encode())
+    status = status_payload("c1", "s1", "online", epoch=epoch, last_seq=12, last_tank_seq=4)
+    message = decode_station_message("milk/v1/c1/s1/status", json.dumps(status).encode())
+    assert isinstance(message, StatusV1) and (message.epoch, message.last_seq, message.last_tank_seq) == (epoch, 12, 4)
+    tank = tank_payload("c1", "s1", "t1", [{"ts": "2026-11-02T06:00:00-05:00", "temp_c": 4.0}], seq=7, epoch=epoch)
+    assert decode_station_message("milk/v1/c1/s1/tank/t1", json.dumps(tank).encode()).seq == 7

@@ -41,7 +41,7 @@ STATIC = HERE / "static"
 # Without a change, the page still gets the state this often (link, tanks, ages).
 REFRESH_S = 1.0
 # Words the page's script needs (the rest is rendered by the template).
-SCRIPT_TEXTS = ("fat_label", "confirm_title", "confirm_waiting", "confirm_idle", "void_what", "shift_none",
+SCRIPT_TEXTS = ("tank", "fat_label", "confirm_title", "confirm_waiting", "confirm_idle", "void_what", "shift_none",
                 "shift_name", "shift_deliveries", "shift_rejected", "shift_liters", "shift_solids",
                 "no_station", "reconnecting")
 

@@ -59,16 +59,19 @@ def alert_urls(alerts) -> list[str]:
     Raises AlertSettingError (naming the key and the way to write it now)
     when one cannot be used."""
     urls = list(getattr(alerts, "notify", []) or [])
+    # The old channels' timeout_s, as Apprise's connect and read timeouts.
+    timeouts = f"cto={alerts.timeout_s:g}&rto={alerts.timeout_s:g}"
     if alerts.smtp_host and alerts.smtp_to:
         urls.append(smtp_url(alerts.smtp_host, alerts.smtp_port, alerts.smtp_from, alerts.smtp_to,
                              username=alerts.smtp_username, password=alerts.smtp_password,
-                             starttls=alerts.smtp_starttls))
+                             starttls=alerts.smtp_starttls) + "&" + timeouts)
     elif alerts.smtp_host:
         raise AlertSettingError("[alerts] smtp_host is set but smtp_to is empty: write the e-mail as "
                                 "an Apprise URL in [alerts] notify, e.g. "
                                 "notify = [\"mailtos://user:pass@smtp.example.org?to=tecnico@example.org\"]")
     if alerts.webhook_url:
-        urls.append(webhook_to_json_url(alerts.webhook_url))
+        url = webhook_to_json_url(alerts.webhook_url)
+        urls.append(url + ("&" if "?" in url else "?") + timeouts)
     for url in urls:
         problem = apprise_url_problem(url)
         if problem is not None:

@@ -63,17 +63,32 @@ def cmd_web(args: argparse.Namespace) -> int:
         app = create_app(Settings(config, _statements_dir(args.config, config.web.statements_dir)))
     except OSError as exc:
         raise UserError(f"{data_dir}: {exc.strerror}") from None
+    _check_port_free(bind, port)
     if not Users(data_dir).names():
         print(_t("web.no_users", config=args.config), file=sys.stderr)
     print(_t("web.listening", host=bind, port=port, influx=config.influx.url,
              database=config.influx.database), file=sys.stderr, flush=True)
-    try:
-        # Open pages hold an event stream: do not wait for them on stop.
-        uvicorn.run(app, host=bind, port=port, log_level="warning", access_log=False,
-                    server_header=False, timeout_graceful_shutdown=2)
-    except OSError as exc:
-        raise UserError(f"cannot listen on {bind}:{port}: {exc.strerror}") from None
+    # Open pages hold an event stream: do not wait for them on stop.
+    uvicorn.run(app, host=bind, port=port, log_level="warning", access_log=False,
+                server_header=False, timeout_graceful_shutdown=2)
     return 0
+
+
+def _check_port_free(bind: str, port: int) -> None:
+    """A one-line reason now rather than uvicorn's log line later."""
+    import socket
+    try:
+        infos = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UserError(_t("web.cannot_listen", address=f"{bind}:{port}", reason=str(exc))) from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UserError(_t("web.cannot_listen", address=f"{bind}:{port}",
+                               reason=exc.strerror or str(exc))) from None
 
 
 def cmd_users(args: argparse.Namespace) -> int:

@@ -95,10 +95,14 @@
     const html = tanks.map((t) => `${t.tank}|${t.state}|${t.temp_c}`).join(";");
     if (box.dataset.shown === html) return;
     box.dataset.shown = html;
-    box.replaceChildren(...tanks.map((t) => el("div", {
-      class: "tank", "data-testid": "tank-" + t.tank, "data-state": t.state, title: t.words,
-    }, [icon(t.state === "cold" ? "cold" : t.state === "break" ? "warn" : "tank"),
-        el("span", {}, [t.tank + " ", el("b", {text: t.temp_c === "-" ? "" : t.temp_c + " °C"}), el("br"), t.words])])));
+    box.replaceChildren(...tanks.map((t) => {
+      const tile = el("button", {
+        class: "tank", "data-testid": "tank-" + t.tank, "data-state": t.state, title: t.words,
+      }, [icon(t.state === "cold" ? "cold" : t.state === "break" ? "warn" : "tank"),
+          el("span", {}, [t.tank + " ", el("b", {text: t.temp_c === "-" ? "" : t.temp_c + " °C"}), el("br"), t.words])]);
+      tile.addEventListener("click", () => openTank(t));
+      return tile;
+    }));
   }
 
   function showRows(rows) {
@@ -129,6 +133,14 @@
     if (r) setText("void-what", TEXTS.void_what.replace("{seq}", r.seq).replace("{producer}", `${r.producer} ${r.name}`));
   }
 
+  let tankOpen = null;
+  function openTank(t) {
+    tankOpen = t.tank;
+    setText("tank-title", `${TEXTS.tank} ${t.tank}`);
+    setText("tank-words", `${t.temp_c === "-" ? "" : t.temp_c + " °C · "}${t.words}`);
+    $("tank-panel").hidden = false;
+  }
+
   function showShift(s) {
     const box = $("shift");
     if (!s) { box.replaceChildren(el("span", {text: TEXTS.shift_none})); return; }
@@ -151,6 +163,9 @@
     link.dataset.outbox = String(v.link.outbox);
     setText("link-words", v.link.words);
     link.title = v.instruments.map((i) => i.words).join(" · ");
+    $("instruments").replaceChildren(...v.instruments.map((i) =>
+      el("div", {class: "instrument", "data-state": i.state, "data-device": i.device},
+         [icon(i.state === "ok" ? "check" : "warn"), i.words])));
     if (!typing && document.activeElement !== input) {
       // The station's producer is the truth, except for a code being typed.
       input.value = v.producer.code || "";
@@ -249,6 +264,12 @@
   $("open-deliveries").addEventListener("click", () => { selectRow(null); $("deliveries-panel").hidden = false; });
   $("open-shift").addEventListener("click", () => { $("shift-panel").hidden = false; });
   $("reprint").addEventListener("click", () => send("reprint"));
+  for (const [id, event] of [["tank-emptied", "emptied"], ["tank-milk-added", "milk_added"]]) {
+    $(id).addEventListener("click", () => {
+      $("tank-panel").hidden = true;
+      send("tank", {tank: tankOpen, event});
+    });
+  }
   $("close-shift").addEventListener("click", () => send("close-shift"));
   for (const b of document.querySelectorAll("[data-close]")) {
     b.addEventListener("click", () => { $(b.dataset.close).hidden = true; selectRow(null); });
