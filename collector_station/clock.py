@@ -30,10 +30,11 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 # No delivery is older than this software: a clock before it is surely wrong
 # (a Pi booted without fake-hwclock starts in 1970; a DS3231 whose battery
 # died restarts at 2000-01-01).
-FLOOR = datetime(2025, 1, 1, tzinfo=timezone.utc)
+FLOOR = datetime(2025, 1, 1, tzinfo=UTC)
 
 RequireSync = Literal["auto", "always", "off"]
 
@@ -176,7 +177,7 @@ class ClockProbes:
         if self.config.rtc != "none":
             rtc = rtc_state(self._rtc_epoch(), now_s, self.config.rtc_tolerance_s,
                             present=self.rtc_dir.exists())
-        return ClockFacts(datetime.fromtimestamp(now_s, timezone.utc), sync, source, rtc)
+        return ClockFacts(datetime.fromtimestamp(now_s, UTC), sync, source, rtc)
 
     def _sync(self) -> tuple[bool | None, str]:
         for tool, args, reader, source in (
@@ -246,7 +247,7 @@ class ClockGuard:
                     log.exception("clock on_change failed")
         return verdict
 
-    def start(self, stop: threading.Event) -> "ClockGuard":
+    def start(self, stop: threading.Event) -> ClockGuard:
         """Check now, then keep checking in a thread until `stop` is set."""
         self.check()
         if self.config.require_sync != "off":

@@ -59,7 +59,7 @@ class FakeModem:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "FakeModem":
+    def start(self) -> FakeModem:
         self._thread = threading.Thread(target=self._serve, name="fake-modem", daemon=True)
         self._thread.start()
         return self

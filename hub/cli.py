@@ -404,14 +404,14 @@ def cmd_registry(args: argparse.Namespace) -> int:
         producers, lab = registry.all(), registry.lab()
         registry.close()
         if not producers:
-            raise UserError(f"{registry.path}: the registry is empty (milk-hub producers import FILE)")
+            raise UserError(f"{registry.path}: {_hub_text('registry_empty')}")
     payload = registry_payload(args.center, registry_message_rows(producers, lab))
     mc = load_hub_config(args.config).mqtt
     client = make_client(mc, client_id=f"{mc.client_id}-registry")
     try:
         client.connect(mc.host, mc.port, mc.keepalive_s)
     except OSError as exc:
-        raise UserError(f"cannot reach the broker {mc.host}:{mc.port}: {exc}") from None
+        raise UserError(_hub_text("broker_unreachable", host=mc.host, port=mc.port, detail=exc)) from None
     client.loop_start()
     info = client.publish(registry_topic(args.center), json.dumps(payload, ensure_ascii=False),
                           qos=1, retain=True)
@@ -419,9 +419,15 @@ def cmd_registry(args: argparse.Namespace) -> int:
     client.disconnect()
     client.loop_stop()
     if not info.is_published():
-        raise UserError("the broker did not acknowledge the registry")
-    print(f"{len(producers)} producers published to {args.center}", file=sys.stderr)
+        raise UserError(_hub_text("registry_not_acked"))
+    print(_hub_text("registry_published", count=len(producers), center=args.center), file=sys.stderr)
     return 0
+
+
+def _hub_text(key: str, **values: object) -> str:
+    """A hub command's message in the command's language (milk_common/cli.py chose it)."""
+    from milk_common.i18n import process_language, translate
+    return translate("hub", f"cmd.{key}", process_language(), **values)
 
 
 @_payments_errors
@@ -440,12 +446,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rows = list(period_delivery_rows(_influx(config), period, config.zone,
                                          config.influx.query_chunk_size))
     except InfluxError as exc:
-        raise UserError(f"cannot read deliveries from InfluxDB: {exc}") from None
+        raise UserError(_hub_text("influx_unreadable", detail=exc)) from None
     from hub.security.keys import StationKeys
     findings = verify_points(rows, config.integrity, StationKeys(config.integrity.keys, config.keys_path))
     for finding in findings:
         print(json.dumps(finding.to_json(), ensure_ascii=False))
-    print(f"{len(rows)} deliveries checked, {len(findings)} problems", file=sys.stderr)
+    print(_hub_text("verify_summary", checked=len(rows), problems=len(findings)), file=sys.stderr)
     return 1 if findings else 0
 
 

@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 
 from milk_common.errors import UserError
-from milk_common.i18n import catalog, choose_language
+from milk_common.i18n import catalog, choose_language, set_process_language
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -72,7 +72,9 @@ def run_commands(prog: str, parser: argparse.ArgumentParser | Callable[[], argpa
     """Parse ``argv`` (``parser`` may be the function that builds it, so that its help texts
     are in the user's language too) and run the command; a UserError is one line, status 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    with argparse_language(command_line_language(argv, config_env)):
+    lang = command_line_language(argv, config_env)
+    set_process_language(lang)
+    with argparse_language(lang):
         if not isinstance(parser, argparse.ArgumentParser):
             parser = parser()
         args = parser.parse_args(argv)
@@ -87,3 +89,5 @@ def run_commands(prog: str, parser: argparse.ArgumentParser | Callable[[], argpa
         return 0
     except KeyboardInterrupt:
         return 130
+    finally:
+        set_process_language(None)   # a main() called again in one process chooses anew

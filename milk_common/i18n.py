@@ -52,6 +52,21 @@ def language_from_environment() -> str:
     return DEFAULT_LANGUAGE
 
 
+_process_language: str | None = None
+
+
+def set_process_language(lang: str | None) -> None:
+    """The language a command chose for its user (milk_common/cli.py sets it once
+    per command line), for texts made far from the command: config errors."""
+    global _process_language
+    _process_language = normalize_language(lang) if lang else None
+
+
+def process_language() -> str:
+    """The command's language when one was chosen, else the environment's."""
+    return _process_language or language_from_environment()
+
+
 def choose_language(flag: str | None = None, configured: str | None = None) -> str:
     """The language of a command's messages: its `--lang`, else the config's
     `language`, else the environment's locale (English only when it says so)."""

@@ -14,7 +14,7 @@ from collector_station.instruments.protocols.spec import ScaleDisplay
 from collector_station.instruments.transport import FakeLine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware"))
-import bridge_core  # noqa: E402
+import bridge_core
 
 
 def test_a_scale_on_the_bridge_weighs_across_the_tick_wrap():

@@ -2,7 +2,7 @@
 refusing to record while nothing vouches for the clock."""
 
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,12 +18,12 @@ from collector_station.clock import (
     timedatectl_synced,
 )
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("require, facts, trusted, basis", [
-    ("off", ClockFacts(datetime(1970, 1, 1, tzinfo=timezone.utc), False), True, "off"),
-    ("auto", ClockFacts(datetime(1970, 1, 1, tzinfo=timezone.utc), True), False, "before_floor"),
+    ("off", ClockFacts(datetime(1970, 1, 1, tzinfo=UTC), False), True, "off"),
+    ("auto", ClockFacts(datetime(1970, 1, 1, tzinfo=UTC), True), False, "before_floor"),
     ("auto", ClockFacts(NOW, True, "chrony"), True, "synced"),
     ("always", ClockFacts(NOW, True, "timedatectl"), True, "synced"),
     ("always", ClockFacts(NOW, None, "", "ok"), True, "rtc"),
@@ -117,7 +117,7 @@ class Facts:
         self.sync = sync
 
     def facts(self):
-        return ClockFacts(datetime.now(timezone.utc), self.sync, "chrony" if self.sync is not None else "")
+        return ClockFacts(datetime.now(UTC), self.sync, "chrony" if self.sync is not None else "")
 
 
 def test_guard_says_when_the_verdict_turns():
@@ -190,7 +190,7 @@ def test_the_bench_refuses_to_record_on_an_unsynchronised_clock(bench, tmp_path)
         station.clock_guard.check()
         delivery = station.wait_for_delivery(0, timeout_s=10)
         assert delivery is not None and delivery["producer"] == "p001"
-        assert abs(datetime.fromisoformat(delivery["ts"]) - datetime.now(timezone.utc)) < timedelta(minutes=1)
+        assert abs(datetime.fromisoformat(delivery["ts"]) - datetime.now(UTC)) < timedelta(minutes=1)
     finally:
         station.stop()
-    assert FLOOR < datetime.now(timezone.utc)
+    assert FLOOR < datetime.now(UTC)

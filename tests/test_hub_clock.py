@@ -2,13 +2,13 @@
 same, with an integrity finding and a `delivery_clock` point."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub.ingest.timecheck import stamp_findings
 
-ARRIVED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+ARRIVED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("offset, problem", [
@@ -36,8 +36,8 @@ def test_a_future_stamp_is_stored_and_flagged(servers, unique, tmp_path):
     ingest = Ingest(config)
     flagged = []
     ingest.integrity_observers.append(flagged.append)
-    ahead = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(timespec="milliseconds")
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    ahead = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="milliseconds")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
     first = seal({"schema": "delivery/1", "id": "f1", "seq": 1, "center": unique, "station": "s1",
                   "producer": "p001", "ts": ahead, "liters": 20.0, "accepted": True,
                   "solids_pct": 12.1, "flags": []}, GENESIS, b"k" * 32)
@@ -56,3 +56,19 @@ def test_a_future_stamp_is_stored_and_flagged(servers, unique, tmp_path):
     logged = [json.loads(x) for x in (tmp_path / "hub" / "integrity.jsonl").read_text().splitlines()]
     assert [x["problem"] for x in logged] == ["clock_future"]
     ingest.influx.drop_database()
+
+
+def test_a_clock_finding_alerts_as_a_wrong_station_clock(tmp_path):
+    """Not as an altered record: the technician is told to look at the clock."""
+    from hub.alerts.engine import AlertEngine, AlertSettings
+    from hub.alerts.store import AlertStore
+
+    from .test_alerts import Recorder
+    rec = Recorder()
+    engine = AlertEngine(AlertStore(tmp_path / "a.sqlite3"), AlertSettings(), [rec])
+    (finding,) = stamp_findings("c1", "s1", 7, "abc", ARRIVED + timedelta(hours=2), ARRIVED, 300, 30)
+    engine.integrity(finding.center, finding.station, f"{finding.problem}: {finding.detail}",
+                     now=ARRIVED, kind="station_clock")
+    assert len(rec.sent) == 1
+    assert rec.sent[0][1].startswith("Reloj de la estación desajustado")
+    assert "clock_future" in rec.sent[0][2]

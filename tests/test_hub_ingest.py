@@ -1,6 +1,7 @@
 """Hub payload validation, dead letters and config errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,10 +87,14 @@ def test_bad_messages_become_dead_letters_and_service_keeps_going(servers, hub, 
 def test_hub_bad_config_is_one_line(tmp_path):
     path = tmp_path / "hub.toml"
     path.write_text((REPO / "examples" / "hub.toml").read_text().replace("batch_size", "batchsize"))
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}
     proc = subprocess.run([sys.executable, "-m", "hub", "ingest", "--config", str(path)],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, env={**env, "LANG": "es_PE.UTF-8"})
     assert proc.returncode == 2
-    assert "[influx] batchsize: unknown key" in proc.stderr and "Traceback" not in proc.stderr
+    assert "[influx] batchsize: clave desconocida" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "hub", "ingest", "--config", str(path)],
+                          capture_output=True, text=True, timeout=30, env={**env, "LANG": "en_US.UTF-8"})
+    assert "[influx] batchsize: unknown key" in proc.stderr
 
 
 def test_example_hub_config_loads():

@@ -2,6 +2,7 @@
 chain breaks alerted, and a point altered in InfluxDB found by `verify`."""
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -100,10 +101,11 @@ def test_verify_finds_a_point_altered_in_influxdb(servers, signed_hub, unique):
     wait_until(lambda: stored(servers, signed_hub.database) == 5)
     run = lambda: subprocess.run([sys.executable, "-m", "hub", "verify", "--period", "2026-11-1",  # noqa: E731
                                   "--config", str(signed_hub.config_path)],
-                                 capture_output=True, text=True, timeout=60)
+                                 capture_output=True, text=True, timeout=60,
+                                 env={**os.environ, "LANG": "es_BO.UTF-8", "LC_ALL": ""})
     ok = run()
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "5 deliveries checked, 0 problems" in ok.stderr
+    assert "5 entregas revisadas, 0 problemas" in ok.stderr
     victim = good[2]
     # Someone with database access adds litres to delivery 3 (same point: tags + time).
     InfluxV1(servers.influxdb.url, signed_hub.database).write([line(

@@ -5,7 +5,7 @@ the hubs' retained liveness."""
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -237,7 +237,7 @@ modem_port = "{modem.path}"
 
     station, shown = station_up()
     tank = next(iter(station.probes))
-    t0 = datetime.now(timezone.utc) - timedelta(hours=3)
+    t0 = datetime.now(UTC) - timedelta(hours=3)
     try:
         station.coldchain.milk_added(tank, t0)
         station.coldchain.sample(tank, t0 + timedelta(minutes=61), 12.5)   # missed the 1 h check

@@ -184,13 +184,15 @@ def test_example_station_config_loads():
 
 
 @pytest.mark.parametrize("change, message", [
-    (("baudrate = 9600", "baudrat = 9600"), "[scale] baudrat: unknown key"),
+    (("baudrate = 9600", "baudrat = 9600"), "[scale] baudrat: clave desconocida"),
     (('format = "ad"', 'format = "xyz"'), "[scale] format"),
     (('center = "centro1"', 'center = "Centro 1"'), "center"),
     (('formula = "richmond"', 'formula = "nope"'), "[quality] formula"),
-    (("[scale]", "[scalee]"), "scalee: unknown key"),
+    (("[scale]", "[scalee]"), "scalee: clave desconocida"),
+    (("baudrate = 9600", 'baudrate = "rápido"'), "[scale] baudrate: debe ser un número entero"),
 ])
-def test_bad_station_config_names_the_key(tmp_path, change, message):
+def test_bad_station_config_names_the_key(tmp_path, monkeypatch, change, message):
+    spanish_locale(monkeypatch)
     text = (REPO / "examples" / "station.toml").read_text().replace(*change, 1)
     path = tmp_path / "station.toml"
     path.write_text(text)
@@ -199,8 +201,18 @@ def test_bad_station_config_names_the_key(tmp_path, change, message):
     assert message in str(err.value) and str(path) in str(err.value)
 
 
-def test_station_config_not_toml(tmp_path):
+def spanish_locale(monkeypatch, lang: str = "es_BO.UTF-8") -> None:
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", lang)
+
+
+def test_station_config_not_toml(tmp_path, monkeypatch):
     path = tmp_path / "station.toml"
     path.write_text("center = \n")
+    spanish_locale(monkeypatch)
+    with pytest.raises(UserError, match="no es TOML válido"):
+        load_station_config(path)
+    spanish_locale(monkeypatch, "en_US.UTF-8")   # English when the locale says so
     with pytest.raises(UserError, match="not valid TOML"):
         load_station_config(path)

@@ -164,7 +164,8 @@ class ConsoleLive:
         detail = ""
         if densimeter.instrument.connected and densimeter.latest is not None:
             age_s = int(max(0.0, densimeter.clock() - densimeter.latest.received_s))
-            detail = v.t(lang, "device.last_reading", minutes=age_s // 60, seconds=age_s % 60)
+            detail = v.t(lang, "device.last_reading_s", seconds=age_s) if age_s < 60 else \
+                v.t(lang, "device.last_reading", minutes=age_s // 60, seconds=age_s % 60)
         scale_detail = self.weight()["words"] if st.scale.instrument.connected else ""
         return {
             "revision": revision,

@@ -64,7 +64,7 @@ class GammuModem:
         with self._lock:
             if self._machine is None:
                 self._machine = self._open()
-            import gammu   # there: _open imported it
+            import gammu  # there: _open imported it
             parts = gammu.EncodeSMS({"Class": -1, "Unicode": needs_unicode(text),
                                      "Entries": [{"ID": "ConcatenatedTextLong", "Buffer": text}]})
             try:

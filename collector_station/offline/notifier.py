@@ -10,10 +10,10 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Callable
 
 from collector_station.offline.modem import Modem, SmsError
 from collector_station.offline.policy import TankBreak, sent_key, sms_due, sms_text
@@ -100,7 +100,7 @@ class OfflineAlarm:
             return SmsOutcome(brk.tank, number, False, f"{exc.__class__.__name__}: {exc}")
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO sms_sent (key, sent_at) VALUES (?, ?)",
-                             (key, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                             (key, datetime.now(UTC).isoformat(timespec="seconds")))
         self.failed_at.pop(key, None)
         log.warning("offline SMS sent to %s for tank %s", number, brk.tank)
         self.show("sms_sent", tank=brk.tank, number=number)

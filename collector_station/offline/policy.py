@@ -8,9 +8,9 @@ the same tank is. A failed send is tried again after `retry_s`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Iterable, Mapping
 
 from milk_common.i18n import translate
 

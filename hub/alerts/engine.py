@@ -75,11 +75,13 @@ class AlertEngine:
             self._coldchain(message, now)
         self._publish(center)
 
-    def integrity(self, center: str, station: str, detail: str, now: datetime | None = None) -> None:
-        """A delivery seal or chain check failed at ingest (hub/ingest/integrity.py)."""
+    def integrity(self, center: str, station: str, detail: str, now: datetime | None = None,
+                  kind: str = "integrity") -> None:
+        """A delivery seal or chain check failed at ingest (hub/ingest/integrity.py);
+        `kind` "station_clock": a delivery stamped where no clock should (timecheck.py)."""
         with self._lock:
             now = now or self.clock()
-            self._open(center, station, "", "integrity", now, detail, now)
+            self._open(center, station, "", kind, now, detail, now)
 
     def _coldchain(self, m: ColdchainV1, now: datetime) -> None:
         tank_key = f"{m.center}/{m.station}/{m.tank}"

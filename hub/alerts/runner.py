@@ -65,7 +65,8 @@ def attach_alerts(config, ingest):
     engine = build_engine(config, mqtt_state=state)
     ingest.observers.append(lambda topic, payload: engine.observe(topic, payload))
     ingest.integrity_observers.append(
-        lambda f: engine.integrity(f.center, f.station, f"{f.problem}: seq {f.seq}: {f.detail}"))
+        lambda f: engine.integrity(f.center, f.station, f"{f.problem}: seq {f.seq}: {f.detail}",
+                                   kind="station_clock" if f.problem.startswith("clock_") else "integrity"))
     stop = threading.Event()
 
     def loop():

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from milk_common.cli import OneLineParser
-from milk_common.i18n import language_from_environment, translate
+from milk_common.i18n import process_language, translate
 
 from hub.errors import UserError
 
@@ -33,7 +33,7 @@ def add_web_parsers(sub) -> None:
 
 
 def _t(key: str, **values) -> str:
-    return translate("dashboard", key, language_from_environment(), **values)
+    return translate("dashboard", key, process_language(), **values)
 
 
 def _statements_dir(config_path: str, value: str | None) -> Path | None:
