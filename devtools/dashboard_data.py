@@ -145,11 +145,29 @@ def seed_fortnight(influx: InfluxV1, center: str, hub_data: Path, tz) -> Written
     banco1 = [d for d in written.deliveries if d["station"] == "banco1"]
     write_void(influx, banco1[2], after=banco1[-1], at=end - timedelta(hours=1), written=written)
     chain_break(hub_data, written.deliveries[-3], written.deliveries[-2])
+    producer_registry(hub_data, {f"p{i:03d}": name for i, name in enumerate(NAMES, start=1)})
     # banco1 says it holds 5 deliveries more than the hub stored (still in its outbox).
     for station, extra in (("banco1", 5), ("banco2", 0)):
         seqs = [d["seq"] for d in written.deliveries if d["station"] == station]
         recovery_index(hub_data, center, station, seqs, max(seqs) + extra)
     return written
+
+
+NAMES = ["Rosa Quispe", "Juan Mamani", "Elena Huamán", "Pedro Condori", "Lucía Flores", "Mario Chávez",
+         "Ana Ccori", "Luis Apaza", "Carmen Vargas", "José Ramos", "Marta Cruz", "Hugo Paucar",
+         "Sonia Ticona", "Félix Gutiérrez"]
+
+
+def producer_registry(hub_data: Path, names: dict[str, str]) -> None:
+    """The hub's producer registry (`milk-hub producers import`) with these names."""
+    from milk_common.contract.registry import Producer
+
+    from hub.producers.registry import ProducerRegistry, registry_path
+    registry = ProducerRegistry(registry_path(hub_data))
+    try:
+        registry.import_producers([Producer(code, name) for code, name in names.items()], [])
+    finally:
+        registry.close()
 
 
 def recovery_index(hub_data: Path, center: str, station: str, stored_seqs: list[int], last_seq: int) -> None:

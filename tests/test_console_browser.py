@@ -427,3 +427,85 @@ def test_tank_break_turns_its_tile_red(tmp_path, servers, unique, browser):
     finally:
         context.close()
         bench.stop()
+
+
+# -- the technician's screen ----------------------------------------------------------
+def test_technician_calibrates_the_bridge_scale_behind_the_pin(tmp_path, browser):
+    from collector_station.instruments import calibration as cal
+    from collector_station.instruments.protocols.bridge import SIM_COUNTS_PER_KG, SIM_OFFSET_COUNTS
+    from collector_station.supervisor import store_pin
+    sim = SimulatedBench(tmp_path / "bench", seed=9, frame_interval_s=0.02, settle_s=0.2,
+                         scale_format="bridge").start()
+    text = sim.station_config_text(center="c1", station="s1", mqtt_port=1,
+                                   data_dir=str(tmp_path / "data"), stable_window_s=0.2)
+    # A new load cell: the config's numbers are wrong until the technician calibrates.
+    text = text.replace(f"counts_per_kg = {SIM_COUNTS_PER_KG}", "counts_per_kg = 18000")
+    text = text.replace(f"offset_counts = {SIM_OFFSET_COUNTS}", "offset_counts = 0")
+    (tmp_path / "station.toml").write_text(text + '\n[registry]\nrequire_known = false\n')
+    config = load_station_config(tmp_path / "station.toml")
+    store_pin(config.data_dir, PIN)
+    station = Station(config, display=lambda line: None, printer=lambda t: None).start()
+    console = ConsoleServer(station, "127.0.0.1", 0).start()
+    context = browser.new_context(viewport={"width": 800, "height": 480})
+    page = context.new_page()
+    page.set_default_timeout(40_000)
+
+    def message_has(words: str) -> None:
+        page.wait_for_function("(w) => document.querySelector(`[data-testid='message']`)"
+                               ".textContent.includes(w)", arg=words)
+
+    def read_with(action) -> None:
+        action()
+        with page.expect_response("**/api/technician"):
+            tid(page, "cal-read").click()
+
+    try:
+        assert station.wait_ready()
+        page.goto(console.url)
+        tid(page, "open-shift").click()
+        tid(page, "open-technician").click()
+        tid(page, "technician-pin").fill("0000")
+        tid(page, "technician-unlock").click()
+        message_has("incorrecto")
+        assert tid(page, "cal-start").is_hidden()             # nothing without the PIN
+        tid(page, "technician-pin").fill(PIN)
+        tid(page, "technician-unlock").click()
+        tid(page, "cal-start").wait_for()
+        # A second weight that is not what it claims: refused, nothing saved.
+        tid(page, "cal-first-kg").fill("10")
+        tid(page, "cal-second-kg").fill("20")
+        tid(page, "cal-start").click()
+        wait_text(page, "cal-step", "Paso 1 de 3: vacíe la plataforma y toque «Leer la balanza».")
+        read_with(sim.scale.remove)
+        wait_text(page, "cal-step", "Ponga la pesa de 10 kg en el centro de la plataforma y toque «Leer la balanza».")
+        read_with(lambda: sim.scale.place(10.0))
+        read_with(lambda: sim.scale.place(19.5))
+        message_has("Calibración rechazada")
+        assert cal.load_calibration(config.data_dir) is None
+        # Done right: saved, and the scale weighs with it at once.
+        tid(page, "cal-start").click()
+        read_with(sim.scale.remove)
+        read_with(lambda: sim.scale.place(10.0))
+        shot(page, "technician")
+        read_with(lambda: sim.scale.place(20.0))
+        message_has("Calibración guardada")
+        saved = cal.load_calibration(config.data_dir)
+        assert abs(saved.counts_per_kg - SIM_COUNTS_PER_KG) < 5
+        sim.scale.place(15.37)
+        tid(page, "technician-close").click()
+        wait_text(page, "weight", "15.37")
+        # The weekly check with the test weight.
+        tid(page, "open-shift").click()
+        tid(page, "open-technician").click()
+        tid(page, "technician-pin").fill(PIN)
+        tid(page, "technician-unlock").click()
+        sim.scale.place(20.0)
+        tid(page, "check-kg").fill("20")
+        tid(page, "check-start").click()
+        message_has("Verificación correcta")
+        assert '"event": "check_passed"' in (Path(config.data_dir) / cal.LOG_FILE).read_text()
+    finally:
+        context.close()
+        console.stop()
+        station.stop()
+        sim.stop()

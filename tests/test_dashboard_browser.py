@@ -113,6 +113,8 @@ def test_period_shows_the_statement_total(site, browser):
                  if d["ts"] < "2026-11-16" and d["kind"] == "delivery" and d["id"] not in voided]
     assert int(total["deliveries"]) == len(in_period)
     assert int(total["rejected"]) == sum(1 for d in in_period if not d["accepted"]) > 0
+    # Names come from the hub's producer registry.
+    assert "Elena Huamán" in page.get_by_test_id("producer-p003").inner_text()
     # Each producer's statement is linked, and opens.
     link = page.get_by_test_id("statement-p003-txt")
     assert link.count() == 1

@@ -11,6 +11,9 @@ handler per operator action.
     POST /api/tare, /api/reprint, /api/close-shift
     POST /api/void      {seq, pin, reason}      supervisor PIN and a reason
     POST /api/tank      {tank, event}           emptied | milk_added
+    POST /api/technician {act, ...}             the scale's calibration and weekly check
+                        (unlock {pin}, start {first_kg, second_kg}, read, cancel,
+                        check {test_kg}, lock)
 
 Actions answer {ok, message, view}. They need the header `X-Console: 1`,
 which a page of another origin cannot send without a CORS preflight that
@@ -41,7 +44,7 @@ STATIC = HERE / "static"
 # Without a change, the page still gets the state this often (link, tanks, ages).
 REFRESH_S = 1.0
 # Words the page's script needs (the rest is rendered by the template).
-SCRIPT_TEXTS = ("tank", "fat_label", "confirm_title", "confirm_waiting", "confirm_idle", "void_what", "shift_none",
+SCRIPT_TEXTS = ("calibrated_at", "last_checked_at", "check_due", "cal_empty", "cal_weight", "tank", "fat_label", "confirm_title", "confirm_tests", "confirm_waiting", "confirm_idle", "void_what", "shift_none",
                 "shift_name", "shift_deliveries", "shift_rejected", "shift_liters", "shift_solids",
                 "no_station", "reconnecting")
 
@@ -180,6 +183,27 @@ def create_app(live: ConsoleLive) -> Starlette:
         result = station.void(str(seq), reason, pin=pin)
         return answer(result is not None)
 
+    screen = live.technician
+
+    def technician(body: dict) -> Response:
+        """The technician's screen: unlock, start, read, cancel, check, lock."""
+        act = body.get("act")
+        if act == "unlock":
+            return answer(screen.unlock(str(body.get("pin") or "")))
+        if act == "lock":
+            screen.lock()
+            return answer(True)
+        if act == "start":
+            return answer(screen.start(body.get("first_kg"), body.get("second_kg")))
+        if act == "read":
+            return answer(screen.read())
+        if act == "cancel":
+            screen.cancel()
+            return answer(True)
+        if act == "check":
+            return answer(screen.check(body.get("test_kg")))
+        return answer(False, live.say("error.bad_request"))
+
     def tank(body: dict) -> Response:
         event = body.get("event")
         if event not in ("emptied", "milk_added"):
@@ -198,6 +222,7 @@ def create_app(live: ConsoleLive) -> Starlette:
         Route("/api/close-shift", action(close_shift), methods=["POST"]),
         Route("/api/void", action(void), methods=["POST"]),
         Route("/api/tank", action(tank), methods=["POST"]),
+        Route("/api/technician", action(technician), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
     return Starlette(routes=routes)

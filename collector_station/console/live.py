@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from collector_station.console import view as v
+from collector_station.console.calibration_screen import CalibrationScreen
 from collector_station.i18n import reason_text
 from collector_station.intake.shifts import summarize
 from collector_station.supervisor import SupervisorPin
@@ -29,7 +30,9 @@ ERROR_KEYS = frozenset({"bad_code", "unknown_code", "inactive_code", "no_deliver
                         "device_disconnected", "scale_fault", "accept_refused_no_values",
                         "accept_refused_replaced", "supervisor_reason_needed", "supervisor_locked",
                         "supervisor_not_set", "supervisor_wrong", "supervisor_pin_needed",
-                        "already_voided", "keypad_usage_void", "keypad_usage_correct"})
+                        "already_voided", "keypad_usage_void", "keypad_usage_correct",
+                        "cal.refused", "cal.no_reading", "cal.check_failed", "cal.bad_kg",
+                        "cal.same_weights", "cal.not_bridge", "cal.interrupted"})
 
 
 @dataclass(eq=False)      # hashed by identity: one per open page
@@ -55,6 +58,7 @@ class ConsoleLive:
         self._shift: dict | None = None
         self._records_seen = -1
         self.closed = threading.Event()      # set on stop: open event streams end
+        self.technician = CalibrationScreen(station)
         # Counts changes: a view carries the count it was built after, so a page
         # never replaces a newer view with an older one that arrived late.
         self.revision = 0
@@ -79,7 +83,7 @@ class ConsoleLive:
             self._station_message = (next(self._order), said, error)
         if kind == "record":
             self._recent = None
-        self.revision += 1
+        self.revision = next(self._order)      # atomic: station threads call this at once
         dirty = "weight" if kind == "weight" else "state"
         with self._lock:
             subs = list(self._subs)
@@ -191,4 +195,5 @@ class ConsoleLive:
             "reject_reasons": [{"code": code, "words": v.words(lang, f"reject.{code}", code)}
                                for code in v.OPERATOR_REJECT_REASONS],
             "pin_set": self.pin.is_set,
+            "technician": self.technician.view(),
         }

@@ -82,11 +82,19 @@ def check_fortnight(
                         **where, "value": _n(price), "currency": fortnight.pricing.currency,
                         "low": "-" if low is None else f"{low:f}", "high": "-" if high is None else f"{high:f}"}))
     delivered = {row.producer for row in fortnight.rows if row.lines}
-    known = set(known_producers) if known_producers is not None else delivered
+    return found + advance_findings(fortnight.period, advances, known_producers, delivered, lang)
+
+
+def advance_findings(period, advances: Iterable[Advance], known_producers: Collection[str] | None,
+                     delivered: Collection[str], lang: str) -> list[Finding]:
+    """Advances for producers nobody knows: with a registry, any code it lacks; without one,
+    an advance falling due in ``period`` for a producer with no delivery in it (``delivered``)."""
+    found: list[Finding] = []
+    known = set(known_producers) if known_producers is not None else set(delivered)
     for advance in advances:
         if advance.producer in known:
             continue
-        falls_due = any(due_period(charge) == fortnight.period for charge in installments_of(advance))
+        falls_due = any(due_period(charge) == period for charge in installments_of(advance))
         if falls_due or known_producers is not None:
             found.append(Finding("warn_unknown_advance", {
                 "producer": advance.producer, "amount": f"{advance.amount:f}", "kind": kind_words(advance.kind, lang),

@@ -233,6 +233,7 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
             tank_charts=tank_charts, liters_chart=liters_chart, solids_chart=solids_chart,
             alerts=alerts, acked=acked, findings=queries.integrity_findings(data_dir),
             ingest=queries.ingest_status(data_dir), statements=statements,
+            names=queries.producer_names(data_dir),
             statements_configured=settings.statements_dir is not None,
             producers=sorted(set(summary.by_producer) | set(today_summary.today_by_producer)),
             empty=Tally(), f2=format_2dp, alert_text=lambda a: _alert_text(a, lang),

@@ -183,6 +183,20 @@ def add_recovery_gaps(views: list[StationView], data_dir: Path) -> None:
             v.announced_seq = max(v.announced_seq or 0, announced)
 
 
+def producer_names(data_dir: Path) -> dict[str, str]:
+    """{code: name} from the hub's producer registry (`milk-hub producers import`),
+    empty when there is none."""
+    from hub.producers.registry import ProducerRegistry, registry_path
+    path = registry_path(data_dir)
+    if not path.exists():
+        return {}
+    registry = ProducerRegistry(path)
+    try:
+        return {p.code: p.name for p in registry.all()}
+    finally:
+        registry.close()
+
+
 def integrity_findings(data_dir: Path, limit: int = 50) -> list[dict]:
     """The newest findings the ingest kept (integrity.jsonl), newest first."""
     path = data_dir / "integrity.jsonl"

@@ -46,7 +46,8 @@
     const box = $("confirm");
     box.dataset.level = c ? c.level : "none";
     box.classList.toggle("is-replaced", !!(c && c.replaced));
-    setText("confirm-title", c ? TEXTS.confirm_title : (v.producer.code ? TEXTS.confirm_waiting : TEXTS.confirm_idle));
+    setText("confirm-title", c ? TEXTS.confirm_title : !v.producer.code ? TEXTS.confirm_idle
+      : v.tests.missing.length ? TEXTS.confirm_tests : TEXTS.confirm_waiting);
     setText("confirm-weight-kg", c ? c.weight_kg : "-");
     setText("confirm-liters", c ? c.liters : "-");
     setText("confirm-solids", c ? c.solids : "-");
@@ -66,6 +67,7 @@
       const t = tests[name];
       const row = $("test-" + name);
       row.hidden = !t.shown;
+      row.classList.toggle("needed", tests.missing.includes(name));
       for (const b of row.querySelectorAll("button")) {
         const mine = (b.dataset.value === "true") ? "pass" : "fail";
         b.setAttribute("aria-pressed", String(t.value === mine));
@@ -152,6 +154,25 @@
       el("span", {text: TEXTS.shift_solids}), el("b", {text: s.avg_solids === "-" ? "-" : s.avg_solids + " %"}));
   }
 
+  function showTechnician(tech) {
+    $("tech-locked").hidden = tech.unlocked;
+    $("tech-open").hidden = !tech.unlocked;
+    const status = [TEXTS.calibrated_at + " " + tech.calibrated_at,
+                    TEXTS.last_checked_at + " " + tech.last_checked_at];
+    if (tech.check_due) status.push(TEXTS.check_due);
+    $("tech-status").replaceChildren(...status.map((line) => el("div", {text: line})));
+    $("tech-status").classList.toggle("due", tech.check_due);
+    const stepping = !!tech.step;
+    $("tech-calibrate").hidden = !tech.bridge || stepping;
+    $("tech-step").hidden = !stepping;
+    if (stepping) {
+      setText("tech-step-words", tech.step === "empty" ? TEXTS.cal_empty
+              : TEXTS.cal_weight.replace("{kg}", tech.weight_kg));
+    }
+    $("cal-read").disabled = tech.busy;
+    if (!$("check-kg").value) $("check-kg").value = tech.test_weight_kg;
+  }
+
   function show(v) {
     // An answer to an action may arrive after a newer state from the event stream.
     if (view && v.revision < view.revision) return;
@@ -179,6 +200,7 @@
     showTanks(v.tanks);
     showRows(v.recent);
     showShift(v.shift);
+    showTechnician(v.technician);
     const reasons = $("reasons");
     if (!reasons.children.length) {
       reasons.replaceChildren(...v.reject_reasons.map((r) => {
@@ -295,6 +317,37 @@
                                        reason: $("reason").value});
     $("supervisor-pin").value = "";
     if (answer.ok) { $("deliveries-panel").hidden = true; selectRow(null); }
+  });
+
+  // The technician's screen: its own pad types into the field last touched.
+  let techField = $("technician-pin");
+  for (const id of ["technician-pin", "cal-first-kg", "cal-second-kg", "check-kg"]) {
+    $(id).addEventListener("focus", () => { techField = $(id); });
+  }
+  $("tech-pad").addEventListener("click", (e) => {
+    const key = e.target.closest("button");
+    if (!key) return;
+    const k = key.dataset.techkey;
+    techField.value = k === "del" ? techField.value.slice(0, -1) : techField.value + k;
+  });
+  const tech = (body) => send("technician", body);
+  $("open-technician").addEventListener("click", () => {
+    $("shift-panel").hidden = true;
+    $("technician-panel").hidden = false;
+    techField = $("technician-pin");
+  });
+  $("technician-unlock").addEventListener("click", async () => {
+    await tech({act: "unlock", pin: $("technician-pin").value});
+    $("technician-pin").value = "";
+  });
+  $("cal-start").addEventListener("click", () =>
+    tech({act: "start", first_kg: $("cal-first-kg").value, second_kg: $("cal-second-kg").value}));
+  $("cal-read").addEventListener("click", () => tech({act: "read"}));
+  $("cal-cancel").addEventListener("click", () => tech({act: "cancel"}));
+  $("check-start").addEventListener("click", () => tech({act: "check", test_kg: $("check-kg").value}));
+  $("technician-close").addEventListener("click", () => {
+    $("technician-panel").hidden = true;
+    tech({act: "lock"});
   });
 
   // -- listening ------------------------------------------------------------

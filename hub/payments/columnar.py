@@ -1,0 +1,540 @@
+"""The fortnight from columns: a basin's deliveries as numpy arrays, never one Python object each.
+
+`milk-hub payments --csv-only` takes this path (statements.csv, lines.csv,
+statements.txt and warnings.txt, no printable statements): the deliveries
+arrive as columns (`DeliveryColumns`, read in chunks from InfluxDB by
+`hub.store.columns` or built from the CSV reader's records), are priced
+and summed in exact integers, and lines.csv is written from the columns.
+The results are those of `hub.payments.fast` (and so of the Decimal
+reference engine), byte for byte: tests compare every output.
+
+Exact, as `fast`: every decimal column is an int64 column at its own
+scale (the most decimals any of its values has); each distinct pricing
+combination (TS and fat as rounded, chilled or not) is priced once by the
+scheme's Decimal code; value = litres × rate (+ litres × chilled bonus) in
+int64 with bound checks; per producer the sums become Decimals for
+`engine.settle_producer`, the money steps both other engines use.
+
+What this path does not take raises `NotColumnar` and the caller uses the
+per-delivery path instead (slower, same result): a scheme whose quantity is
+not the litres (``per_kg_solids``), values int64 cannot hold, a negative TS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, localcontext
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from hub.payments import textcols as tc
+from hub.payments.checks import Finding, _n, advance_findings
+from hub.payments.engine import DeliveryLine, Fortnight, ProducerRow, producers_and_dues, settle_producer, total_row
+from hub.payments.errors import PaymentsError, Text, reason_of
+from hub.payments.explain import LINE_COLUMNS, price_parts
+from hub.payments.fast import _places, can_vectorise
+from hub.payments.format import format_date
+from hub.payments.money import EXACT, ZERO
+from hub.payments.periods import Period
+from hub.payments.pricing import Pricing, chilled_bonus, priced_measures, shown_rate
+from hub.payments.records import Delivery
+
+_SAFE = 2**62
+LINES_PER_WRITE = 100_000  # lines.csv is laid out this many rows at a time (memory stays flat)
+
+
+class NotColumnar(Exception):
+    """These inputs need the per-delivery path (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalColumn:
+    """Exact decimals: ``ints × 10^-places``; ``text`` as the value prints (``f"{Decimal:f}"``),
+    empty where ``present`` is False."""
+
+    ints: np.ndarray
+    places: int
+    present: np.ndarray
+    text: np.ndarray
+
+    def take(self, order: np.ndarray) -> DecimalColumn:
+        return DecimalColumn(self.ints[order], self.places, self.present[order], self.text[order])
+
+
+def decimal_column(texts: np.ndarray, what: str) -> DecimalColumn:
+    """A column of plain decimal texts (``S`` array, empty = absent) as exact integers."""
+    parsed = tc.decimal_ints(texts)
+    if parsed is None:
+        raise NotColumnar(f"{what}: a value is not plain decimal text of at most 18 digits")
+    digits, decimals, present = parsed
+    places = int(decimals.max()) if len(decimals) else 0
+    ints = tc.at_scale(digits, decimals, places)
+    if ints is None:
+        raise NotColumnar(f"{what}: values too large for 64-bit integers")
+    return DecimalColumn(ints, places, present, texts)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryColumns:
+    """A period's deliveries as columns, sorted by producer, time (to the microsecond) and id.
+
+    ``producers`` are the distinct codes, sorted; ``code`` indexes them.
+    Text columns are UTF-8 ``S`` arrays; ``ts_ns`` nanoseconds since the
+    epoch; ``seq`` the position in which the delivery was read (errors name
+    the first bad delivery in reading order, as the other engines do).
+    """
+
+    producers: list[str]
+    code: np.ndarray
+    id: np.ndarray
+    ts_ns: np.ndarray
+    liters: DecimalColumn
+    solids: DecimalColumn
+    temp: DecimalColumn
+    fat: DecimalColumn
+    accepted: np.ndarray
+    reject_reason: np.ndarray
+    receipt_code: np.ndarray
+    seq: np.ndarray
+    outside_period: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+
+def build_columns(producer: np.ndarray, ids: np.ndarray, ts_ns: np.ndarray, liters: np.ndarray,
+                  solids: np.ndarray, temp: np.ndarray, fat: np.ndarray, accepted: np.ndarray,
+                  reject_reason: np.ndarray, receipt_code: np.ndarray, outside_period: int = 0) -> DeliveryColumns:
+    """Columns in reading order (``S`` arrays of text; decimals as plain text, empty when absent)
+    -> `DeliveryColumns` sorted by producer, time and id."""
+    if len(producer) and not (tc.lengths(liters) > 0).all():
+        raise NotColumnar("a delivery without litres")
+    names, code = np.unique(producer, return_inverse=True)
+    ts_us = ts_ns // 1000
+    order = np.lexsort((ids, ts_us, code))
+    return DeliveryColumns(
+        producers=[name.decode("utf-8") for name in names.tolist()],
+        code=code.astype(np.int64)[order], id=ids[order], ts_ns=ts_ns[order],
+        liters=decimal_column(liters, "liters").take(order),
+        solids=decimal_column(solids, "solids_pct").take(order),
+        temp=decimal_column(temp, "milk_temp_c").take(order),
+        fat=decimal_column(fat, "fat_pct").take(order),
+        accepted=accepted[order], reject_reason=reject_reason[order], receipt_code=receipt_code[order],
+        seq=order, outside_period=outside_period)
+
+
+def _texts(values: Iterable[str | None]) -> np.ndarray:
+    return np.array([(v or "").encode("utf-8") for v in values], dtype="S")
+
+
+def _decimal_texts(values: Iterable[Decimal | None]) -> np.ndarray:
+    return np.array([b"" if v is None else f"{v:f}".encode() for v in values], dtype="S")
+
+
+def columns_from_deliveries(deliveries: Iterable[Delivery], period: Period, tz: ZoneInfo) -> DeliveryColumns:
+    """`DeliveryColumns` of the deliveries inside ``period`` (others counted, as the engines do),
+    from records (the deliveries CSV reader's, which validates every field)."""
+    start, end = period.bounds(tz)
+    inside = []
+    outside = 0
+    for d in deliveries:
+        if start <= d.ts < end:
+            inside.append(d)
+        else:
+            outside += 1
+    ts_ns = np.array([_ns(d.ts) for d in inside], dtype=np.int64)
+    return build_columns(
+        _texts(d.producer for d in inside), _texts(d.id for d in inside), ts_ns,
+        _decimal_texts(d.liters for d in inside), _decimal_texts(d.solids_pct for d in inside),
+        _decimal_texts(d.milk_temp_c for d in inside), _decimal_texts(d.fat_pct for d in inside),
+        np.array([d.accepted for d in inside], dtype=bool), _texts(d.reject_reason for d in inside),
+        _texts(d.receipt_code for d in inside), outside)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _ns(ts: datetime) -> int:
+    delta = ts - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+# -- pricing ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PricedColumns:
+    """Per delivery: the value (int at ``scale``), its pricing combination, TS as priced."""
+
+    value: np.ndarray
+    scale: int
+    combo: np.ndarray  # index into the combination tables; -1 for a rejected delivery
+    combo_solids: list[Decimal]
+    combo_chilled: list[bool]
+    combo_shown: list[Decimal]  # the rate printed on the line (chilled bonus included per litre)
+    solids_h: np.ndarray  # TS as priced, in hundredths (0 when absent)
+    chilled: np.ndarray
+
+
+def _half_up_2(column: DecimalColumn) -> np.ndarray:
+    """A percentage column rounded half-up to hundredths (as `pricing.round_pct`)."""
+    return tc.half_up(column.ints, column.places, 2)
+
+
+def _compare_scale(column: DecimalColumn, limit: Decimal) -> tuple[np.ndarray, int]:
+    """The column and ``limit`` as integers at one scale: (column ints, limit int)."""
+    places = max(column.places, _places([limit]))
+    ints = tc.at_scale(column.ints, np.full(len(column.ints), column.places), places)
+    if ints is None:
+        raise NotColumnar("values too large to compare")
+    return ints, int(limit.scaleb(places))
+
+
+def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
+    """Price every delivery: each distinct (TS, fat, chilled) once by the scheme, values by numpy."""
+    scheme = pricing.scheme
+    probe = Decimal("1.5")
+    if not can_vectorise(pricing) or scheme.unit != "L" or scheme.quantity(probe, None, Decimal("11.50")) is not probe:
+        raise NotColumnar(f"scheme {scheme.name}: its quantity is not the litres")
+    n = len(cols)
+    accepted = cols.accepted
+    if ((cols.solids.ints < 0) & cols.solids.present).any() or ((cols.fat.ints < 0) & cols.fat.present).any():
+        raise NotColumnar("a negative percentage")
+    missing = accepted & ~cols.solids.present
+    if "fat_pct" in scheme.needs:
+        missing |= accepted & ~cols.fat.present
+    if missing.any():
+        i = int(np.flatnonzero(missing)[np.argmin(cols.seq[missing])])
+        try:
+            priced_measures(pricing, None if not cols.solids.present[i] else Decimal(1),
+                            None if not cols.fat.present[i] else Decimal(1))
+        except ValueError as exc:
+            raise PaymentsError(Text("delivery", id=cols.id[i].decode(), producer=cols.producers[cols.code[i]],
+                                     reason=reason_of(exc))) from None
+    solids_h = np.where(cols.solids.present, _half_up_2(cols.solids), 0)
+    fat_h = np.where(cols.fat.present, _half_up_2(cols.fat), -1)  # -1: no fat
+    bonus = chilled_bonus(pricing, True)
+    if bonus > 0 and pricing.chilled_max_temp_c is not None and len(cols):
+        temps, most = _compare_scale(cols.temp, pricing.chilled_max_temp_c)
+        chilled = accepted & cols.temp.present & (temps <= most)
+    else:
+        chilled = np.zeros(n, dtype=bool)
+
+    combo = np.full(n, -1, dtype=np.int64)
+    combo_solids: list[Decimal] = []
+    combo_chilled: list[bool] = []
+    combo_shown: list[Decimal] = []
+    combo_rate: list[int] = []
+    keys: dict = {}
+    rates: list[Decimal] = [ZERO]
+    if accepted.any():
+        table = np.stack([solids_h[accepted], fat_h[accepted], chilled[accepted].astype(np.int64)], axis=1)
+        unique, inverse = np.unique(table, axis=0, return_inverse=True)
+        combo[accepted] = inverse.reshape(-1)
+        with localcontext(EXACT):
+            for s_h, f_h, is_chilled in unique.tolist():
+                solids = Decimal(s_h).scaleb(-2)
+                fat = None if f_h < 0 else Decimal(f_h).scaleb(-2)
+                key = (scheme.rate_key(solids, fat), bool(is_chilled))
+                if key not in keys:
+                    try:
+                        rate = scheme.rate(solids, fat)
+                    except ValueError as exc:
+                        first = int(np.flatnonzero(combo == len(combo_solids))[0])
+                        raise PaymentsError(Text("delivery", id=cols.id[first].decode(),
+                                                 producer=cols.producers[cols.code[first]],
+                                                 reason=reason_of(exc))) from None
+                    keys[key] = rate
+                    rates.append(rate)
+                combo_solids.append(solids)
+                combo_chilled.append(bool(is_chilled))
+                combo_shown.append(shown_rate(pricing, keys[key], bool(is_chilled)))
+                combo_rate.append(keys[key])
+    rate_places = _places(rates)
+    rate_ints = np.array([int(r.scaleb(rate_places)) for r in combo_rate] + [0], dtype=object)
+    if len(combo_rate) and max(abs(int(r)) for r in rate_ints) >= _SAFE:
+        raise NotColumnar("a rate too large for 64-bit integers")
+    rate_of = rate_ints.astype(np.int64)[combo]  # combo -1 -> the trailing 0
+    liters = np.where(accepted, cols.liters.ints, 0)
+    quality_scale = cols.liters.places + rate_places
+    _check_product(liters, rate_of)
+    value = liters * rate_of
+    scale = quality_scale
+    if bonus:
+        bonus_places = _places([bonus])
+        bonus_int = int(bonus.scaleb(bonus_places))
+        _check_product(liters, np.array([bonus_int]))
+        bonus_value = liters * chilled * bonus_int
+        bonus_scale = cols.liters.places + bonus_places
+        scale = max(quality_scale, bonus_scale)
+        value = _rescaled(value, scale - quality_scale) + _rescaled(bonus_value, scale - bonus_scale)
+    return PricedColumns(value, scale, combo, combo_solids, combo_chilled, combo_shown, solids_h, chilled)
+
+
+def _check_product(a: np.ndarray, b: np.ndarray) -> None:
+    if len(a) and len(b) and int(np.abs(a).max()) * int(np.abs(b).max()) >= _SAFE // 4:
+        raise NotColumnar("values too large for 64-bit integers")
+
+
+def _rescaled(ints: np.ndarray, by: int) -> np.ndarray:
+    if by == 0:
+        return ints
+    _check_product(ints, np.array([10**by]))
+    return ints * 10**by
+
+
+# -- the fortnight ------------------------------------------------------------------------------
+
+def _sums(values: np.ndarray, starts: np.ndarray) -> list[int]:
+    """Exact per-producer sums (rows sorted by producer, ``starts`` of each producer)."""
+    if not len(starts):
+        return []
+    if len(values) and int(np.abs(values).max()) * len(values) >= _SAFE:
+        return [int(v) for v in np.add.reduceat(values.astype(object), starts)]
+    return np.add.reduceat(values, starts).tolist()
+
+
+def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, advances: Iterable = (),
+                    carried_in: Mapping[str, Decimal] | None = None) -> tuple[Fortnight, PricedColumns]:
+    """The fortnight of `hub.payments.fast` (rows without per-delivery lines) and the priced columns
+    lines.csv and the checks are written from."""
+    priced = price_columns(cols, pricing)
+    names = cols.producers
+    groups = len(names)
+    starts = np.searchsorted(cols.code, np.arange(groups)) if groups else np.zeros(0, dtype=np.int64)
+    liters = np.where(cols.accepted, cols.liters.ints, 0)
+    _check_product(liters, np.array([max(int(priced.solids_h.max()) if len(liters) else 0, 1)]))
+    value_sums = _sums(priced.value, starts)
+    liter_sums = _sums(liters, starts)
+    solids_sums = _sums(liters * np.where(cols.accepted, priced.solids_h, 0), starts)
+    counts = np.diff(np.append(starts, len(cols))).tolist()
+    rejected = _sums((~cols.accepted).astype(np.int64), starts)
+    code_of = {name: i for i, name in enumerate(names)}
+    liter_places = cols.liters.places
+    with localcontext(EXACT):
+        charges, balances, adjusted, producers = producers_and_dues(names, advances, period, carried_in, ())
+        rows: list[ProducerRow] = []
+        total_solids = 0
+        for producer in producers:
+            code = code_of.get(producer)
+            if code is None:
+                value_exact, liters_exact, solids_liters, n, r = ZERO, ZERO, ZERO, 0, 0
+            else:
+                value_exact = Decimal(value_sums[code]).scaleb(-priced.scale)
+                liters_exact = Decimal(liter_sums[code]).scaleb(-liter_places)
+                solids_liters = Decimal(solids_sums[code]).scaleb(-liter_places - 2)
+                n, r = counts[code], rejected[code]
+                total_solids += solids_sums[code]
+            rows.append(settle_producer(
+                producer, deliveries=n, rejected=r, liters_exact=liters_exact, solids_liters=solids_liters,
+                value_exact=value_exact, contribution_per_liter=pricing.contribution_per_liter,
+                charges=charges.get(producer, []), carried_in=balances.get(producer, ZERO)))
+        total = total_row(rows, Decimal(total_solids).scaleb(-liter_places - 2))
+    return Fortnight(period, pricing, tuple(rows), total, cols.outside_period), priced
+
+
+# -- lines.csv ----------------------------------------------------------------------------------
+
+def _local_times(ts_ns: np.ndarray, tz: ZoneInfo) -> list[np.ndarray]:
+    """``datetime.isoformat()`` of each time in ``tz`` (microseconds when not 0), as text pieces."""
+    seconds = ts_ns // 1_000_000_000
+    micros = (ts_ns % 1_000_000_000) // 1000
+    offsets = np.zeros(len(ts_ns), dtype=np.int64)
+    suffix_of: dict[int, bytes] = {}
+    if len(ts_ns):
+        minutes, index = np.unique(seconds // 60, return_inverse=True)
+        at = np.empty(len(minutes), dtype=np.int64)
+        for i, minute in enumerate(minutes.tolist()):
+            first = datetime.fromtimestamp(minute * 60, tz)
+            last = datetime.fromtimestamp(minute * 60 + 59, tz)
+            at[i] = int(first.utcoffset().total_seconds())
+            if last.utcoffset() != first.utcoffset():
+                at[i] = -10**9  # the offset changes within this minute: per delivery below
+            for moment in (first, last):
+                suffix_of.setdefault(int(moment.utcoffset().total_seconds()), moment.isoformat()[19:].encode())
+        offsets = at[index.reshape(-1)]
+        for i in np.flatnonzero(offsets == -10**9):
+            moment = datetime.fromtimestamp(int(seconds[i]), tz)
+            offsets[i] = int(moment.utcoffset().total_seconds())
+            suffix_of.setdefault(int(offsets[i]), moment.isoformat()[19:].encode())
+    local = (seconds + offsets).astype("datetime64[s]")
+    stamp = np.datetime_as_string(local, unit="s").astype("S19") if len(ts_ns) else np.zeros(0, dtype="S19")
+    fraction = np.where(micros > 0, np.strings.add(b".", np.strings.zfill(micros.astype("S6"), 6)), b"")
+    keys = sorted(suffix_of)
+    suffix_table = np.array([suffix_of[k] for k in keys] or [b""], dtype="S")
+    suffix = suffix_table[np.searchsorted(np.array(keys, dtype=np.int64), offsets)] if keys else \
+        np.zeros(len(ts_ns), dtype="S1")
+    return [stamp, fraction, suffix]
+
+
+def _plain_text(value: Decimal | None) -> bytes:
+    return b"" if value is None else f"{value:f}".encode()
+
+
+def _parts_table(pricing: Pricing, priced: PricedColumns) -> list[np.ndarray]:
+    """Per pricing combination (last row: rejected) the cells base, tenths, solids, chilled,
+    unit, rate of lines.csv (as `explain.lines_csv_text` computes them)."""
+    unit = pricing.scheme.unit
+    rows = []
+    for solids, is_chilled, shown in zip(priced.combo_solids, priced.combo_chilled, priced.combo_shown):
+        line = DeliveryLine(id="", ts=_EPOCH, liters=ZERO, solids_pct=solids, price_per_liter=shown, value=ZERO,
+                            accepted=True, reject_reason=None, chilled=is_chilled, milk_temp_c=None, unit=unit)
+        parts = price_parts(pricing, line)
+        rows.append([_plain_text(parts.base_per_liter),
+                     b"" if parts.solids_tenths is None else str(parts.solids_tenths).encode(),
+                     _plain_text(parts.solids_per_liter), _plain_text(parts.chilled_per_liter),
+                     unit.encode(), _plain_text(parts.rate_per_unit)])
+    rows.append([b"", b"", b"", b"", unit.encode(), b""])
+    return [np.array([row[j] for row in rows], dtype="S") for j in range(6)]
+
+
+def _quoted_table(values: Sequence[str]) -> np.ndarray:
+    return tc.csv_quoted(np.array([v.encode("utf-8") for v in values] or [b""], dtype="S"))
+
+
+def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: PricedColumns,
+                     names: Mapping[str, str] | None = None, rows_per_chunk: int = LINES_PER_WRITE) -> Iterable[bytes]:
+    """lines.csv (`explain.lines_csv_text`, byte for byte), in pieces of ``rows_per_chunk`` lines."""
+    pricing = fortnight.pricing
+    yield (",".join(LINE_COLUMNS) + "\n").encode()
+    producers = _quoted_table(cols.producers)
+    people = _quoted_table([(names or {}).get(p, "") for p in cols.producers])
+    parts = _parts_table(pricing, priced)
+    shown = np.array([_plain_text(rate) for rate in priced.combo_shown] + [b"0"], dtype="S")
+    period = np.asarray(str(fortnight.period).encode())
+    empty, true, false, zero = (np.asarray(v) for v in (b"", b"true", b"false", b"0"))
+    ids = tc.csv_quoted(cols.id)
+    codes = tc.csv_quoted(cols.receipt_code)
+    reasons = tc.csv_quoted(cols.reject_reason)
+    tz = pricing.timezone
+    for start in range(0, len(cols), rows_per_chunk):
+        part = slice(start, min(start + rows_per_chunk, len(cols)))
+        n = part.stop - part.start
+        code = cols.code[part]
+        accepted = cols.accepted[part]
+        combo = priced.combo[part]  # -1 (rejected) picks the tables' last row
+        value = priced.value[part]
+        liters = cols.liters.ints[part]
+        solids_present = cols.solids.present[part]
+        solids = [np.where(solids_present, piece, b"") for piece in tc.fixed_text(priced.solids_h[part], 2)]
+        earns = accepted & (value != 0) & (liters != 0)
+        price = np.where(earns, shown[combo], b"0")
+        quantity = np.where(accepted, cols.liters.text[part], b"0")
+        yield tc.join_rows([
+            period, producers[code], people[code], ids[part], codes[part], _local_times(cols.ts_ns[part], tz),
+            cols.liters.text[part], solids, np.where(accepted, true, false), price,
+            tc.fixed_text(tc.half_up(value, priced.scale, 2), 2), tc.fixed_text(value, priced.scale),
+            parts[0][combo], parts[1][combo], parts[2][combo], parts[3][combo], parts[4][combo],
+            quantity, parts[5][combo], cols.temp.text[part], reasons[part], empty,
+        ], n)
+
+
+# -- sanity checks ------------------------------------------------------------------------------
+
+def check_columns(fortnight: Fortnight, cols: DeliveryColumns, priced: PricedColumns, advances: Iterable = (),
+                  known_producers: Collection[str] | None = None, lang: str = "es") -> list[Finding]:
+    """`checks.check_fortnight` on columns: the same findings, in the same order."""
+    pricing = fortnight.pricing
+    limits = pricing.limits
+    found: list[Finding] = []
+    if fortnight.total.deliveries == 0:
+        found.append(Finding("warn_no_deliveries", {"period": str(fortnight.period)}))
+    n = len(cols)
+    flags: list[tuple[str, np.ndarray]] = []
+    solids = DecimalColumn(priced.solids_h, 2, cols.solids.present, cols.solids.text)
+    for kind, column, low, high in (("warn_solids", solids, limits.min_solids_pct, limits.max_solids_pct),
+                                    ("warn_liters", cols.liters, None, limits.max_liters_per_delivery),
+                                    ("warn_temperature", cols.temp, limits.min_milk_temp_c, limits.max_milk_temp_c)):
+        bad = np.zeros(n, dtype=bool)
+        for limit, below in ((low, True), (high, False)):
+            if limit is not None and n:
+                ints, bound = _compare_scale(column, limit)
+                bad |= column.present & ((ints < bound) if below else (ints > bound))
+        flags.append((kind, bad))
+    low, high = limits.min_price_per_liter, limits.max_price_per_liter
+    price_bad = np.zeros(n, dtype=bool)
+    if (low is not None or high is not None) and n:
+        earns = cols.accepted & (priced.value != 0) & (cols.liters.ints != 0)
+        prices = [*priced.combo_shown, ZERO]
+        out = np.array([(low is not None and p < low) or (high is not None and p > high) for p in prices])
+        price_bad = cols.accepted & (cols.liters.ints > 0) & np.where(earns, out[priced.combo], out[-1])
+    flags.append(("warn_price", price_bad))
+
+    events: list[tuple[int, int, Finding]] = []
+    if known_producers is not None:
+        starts = np.searchsorted(cols.code, np.arange(len(cols.producers)))
+        for code, producer in enumerate(cols.producers):
+            if producer not in known_producers:
+                count = int((starts[code + 1] if code + 1 < len(starts) else n) - starts[code])
+                events.append((int(starts[code]), -1, Finding("warn_unregistered_producer",
+                                                               {"producer": producer, "count": count})))
+    tz = pricing.timezone
+    for order, (kind, bad) in enumerate(flags):
+        for i in np.flatnonzero(bad).tolist():
+            producer = cols.producers[cols.code[i]]
+            day = datetime.fromtimestamp(int(cols.ts_ns[i]) // 1_000_000_000, tz).date()
+            where = {"id": cols.id[i].decode("utf-8"), "producer": producer, "date": format_date(day, lang)}
+            if kind == "warn_solids":
+                value = Decimal(int(priced.solids_h[i])).scaleb(-2)
+                values = {"value": _n(value), "low": _n(limits.min_solids_pct), "high": _n(limits.max_solids_pct)}
+            elif kind == "warn_liters":
+                values = {"value": _n(Decimal(cols.liters.text[i].decode())),
+                          "high": _n(limits.max_liters_per_delivery)}
+            elif kind == "warn_temperature":
+                values = {"value": _n(Decimal(cols.temp.text[i].decode())), "low": _n(limits.min_milk_temp_c),
+                          "high": _n(limits.max_milk_temp_c)}
+            else:
+                earns = priced.value[i] != 0 and cols.liters.ints[i] != 0
+                price = priced.combo_shown[priced.combo[i]] if earns else ZERO
+                values = {"value": _n(price), "currency": pricing.currency,
+                          "low": "-" if low is None else f"{low:f}", "high": "-" if high is None else f"{high:f}"}
+            events.append((i, order, Finding(kind, {**where, **values})))
+    events.sort(key=lambda event: event[:2])
+    found += [finding for _, _, finding in events]
+    found += advance_findings(fortnight.period, advances, known_producers, set(cols.producers), lang)
+    return found
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, cols: DeliveryColumns, priced: PricedColumns,
+                      lang: str = "es", names: Mapping[str, str] | None = None, warnings: Sequence[str] = (),
+                      extra_files: Mapping[str, str | bytes] | None = None) -> None:
+    """statements.csv, statements.txt, lines.csv (streamed from the columns) and warnings.txt,
+    with ``extra_files`` (``statements-LOCALE.csv``), swapped into ``out_dir`` together as
+    `statements.write_outputs` does; the outputs of an earlier run that this one does not
+    write (printable statements, PDFs) are removed."""
+    from hub.payments.statements import _swap_into_place, render_table, statements_csv_text
+
+    out_dir = Path(out_dir)
+    contents: dict[str, str | bytes] = {
+        "statements.csv": statements_csv_text(fortnight, names),
+        "statements.txt": render_table(fortnight, lang, names),
+        "warnings.txt": "".join(f"{warning}\n" for warning in warnings),
+        **(extra_files or {}),
+    }
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
+    except OSError as exc:
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    try:
+        (staging / "new").mkdir()
+        for name, content in contents.items():
+            data = content if isinstance(content, bytes) else content.encode("utf-8")
+            (staging / "new" / name).write_bytes(data)
+        with open(staging / "new" / "lines.csv", "wb") as out:
+            for chunk in lines_csv_chunks(fortnight, cols, priced, names):
+                out.write(chunk)
+        _swap_into_place(staging, out_dir)
+    except OSError as exc:
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
