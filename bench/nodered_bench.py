@@ -114,9 +114,7 @@ class HubConsumer:
     def __init__(self, work: Path, servers: Servers, database: str) -> None:
         self.config = write_hub_config(work / "hub.toml", mqtt_port=servers.mqtt_port,
                                        influx_url=servers.influxdb.url, database=database,
-                                       client_id=f"hub-{database}", data_dir=work / "hub-data",
-                                       extra=f'[integrity]\nrequire_signature = true\n'
-                                             f'[integrity.keys]\n"bench/s1" = "{STATION_KEY.hex()}"\n')
+                                       client_id=f"hub-{database}", data_dir=work / "hub-data")
         self.status = work / "hub-data" / "ingest-status.json"
         self.log = open(work / "hub.log", "ab")
         self.proc: subprocess.Popen | None = None
@@ -278,6 +276,9 @@ def main() -> int:
     run_dir = REPO / ".run" / f"bench-nr-{os.getpid()}"
     servers = Servers(run_dir, free_port(), free_port())
     servers.start()
+    # The bench's station, provisioned as in the field: its broker login, and its
+    # key in the hub's key store (signatures are required by default).
+    servers.provision_station("bench", "s1", key=STATION_KEY)
     results: list[dict] = []
     try:
         records = list(make_records(args.deliveries, center="bench", station="s1",

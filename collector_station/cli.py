@@ -8,6 +8,8 @@
     collector-station parse --format FORMAT|auto FILE|-      (formats: docs/instruments.md)
     collector-station coldchain replay TRACE.csv [--config station.toml]
     collector-station set-pin --config station.toml    (the supervisor PIN on standard input)
+    collector-station clock --config station.toml [--json]   (may it stamp deliveries? docs/clock.md)
+    collector-station sms-test --config station.toml [--to NUMBER]   (the GSM modem)
 
 Exit status 0 on success; 2 with a one-line reason on standard error for a
 user's mistake (bad flag, bad file, bad config key). Never a traceback.
@@ -121,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--format", required=True,
                      help=f"{', '.join(INSTRUMENTS)}, or auto")
     par.add_argument("file", help="capture file, or - for standard input")
+
+    clk = sub.add_parser("clock", help="may the station stamp deliveries now? (exit 1: it refuses)")
+    clk.add_argument("--config", required=True, help="station.toml")
+    clk.add_argument("--json", action="store_true")
+    smt = sub.add_parser("sms-test", help="send a test SMS through the [alerts] modem")
+    smt.add_argument("--config", required=True, help="station.toml")
+    smt.add_argument("--to", help="phone number (default: every [alerts] sms_to)")
 
     cold = sub.add_parser("coldchain", help="tank cold-chain tools")
     cold_sub = cold.add_subparsers(dest="coldchain_command", required=True, parser_class=OneLineParser)
@@ -360,6 +369,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return calibrate(args)
 
 
+def cmd_clock(args: argparse.Namespace) -> int:
+    from collector_station.fieldcheck import cmd_clock as clock
+    return clock(args)
+
+
+def cmd_sms_test(args: argparse.Namespace) -> int:
+    from collector_station.fieldcheck import cmd_sms_test as sms_test
+    return sms_test(args)
+
+
 def cmd_set_pin(args: argparse.Namespace) -> int:
     """The PIN from standard input (asked twice, hidden, on a terminal); its
     salted scrypt hash into the station's data folder."""
@@ -385,7 +404,7 @@ def cmd_set_pin(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"set-pin": cmd_set_pin, "deliveries": cmd_deliveries, "calibrate": cmd_calibrate, "coldchain": cmd_coldchain, "verify": cmd_verify, "producers": cmd_producers, "run": cmd_run, "simulate": cmd_simulate, "assess": cmd_assess, "parse": cmd_parse}
+COMMANDS = {"clock": cmd_clock, "sms-test": cmd_sms_test, "set-pin": cmd_set_pin, "deliveries": cmd_deliveries, "calibrate": cmd_calibrate, "coldchain": cmd_coldchain, "verify": cmd_verify, "producers": cmd_producers, "run": cmd_run, "simulate": cmd_simulate, "assess": cmd_assess, "parse": cmd_parse}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -276,12 +277,12 @@ def drill(args: argparse.Namespace) -> int:
     if strangers or tanks - expected_tank:
         say(f"InfluxDB holds {len(strangers)} deliveries and {len(tanks - expected_tank)} tank "
             "samples no station recorded")
-    try:
-        asked = json.loads((run_dir / "hub-data" / "ingest-status.json").read_text())["replay_requested"]
-    except (OSError, ValueError, KeyError):
-        asked = "?"
-    say(f"drill took {time.monotonic() - began:.0f} s; the last hub run asked stations for {asked} "
-        f"records again; files in {run_dir} (hub.log, s*/station.log)")
+    asked = Counter()      # what the hub asked for again, over all its runs (its log)
+    for match in re.finditer(r"for (delivery|tank) (\d+)-(\d+) again", (run_dir / "hub.log").read_text()):
+        asked[match[1]] += int(match[3]) - int(match[2]) + 1
+    say(f"drill took {time.monotonic() - began:.0f} s; the hub asked the stations again for "
+        f"{asked['delivery']} deliveries and {asked['tank']} tank batches; "
+        f"files in {run_dir} (hub.log, s*/station.log)")
     lost = len(recorded) - stored
     tank_lost = len(expected_tank) - tank_stored
     print(f"chaos: recorded={len(expected_ids)} stored={stored} lost={lost} duplicated={duplicated} "

@@ -531,6 +531,12 @@ def fuzz_hub_through_broker(servers, count: int, work_dir: Path, seed: int = 0,
         stats = json.loads(status_path.read_text()) if status_path.exists() else {}
         result.dead_letters = stats.get("dead_letters", 0)
         result.stored = stats.get("stored_messages", 0)
+        dead_path = work_dir / "hub-data" / "dead_letters.jsonl"
+        for raw in dead_path.read_bytes().splitlines() if dead_path.exists() else []:
+            reason = json.loads(raw).get("reason") or ""
+            if not reason:
+                result.failures.append(f"dead letter without a reason: {raw[:200]!r}")
+            result.reasons[reason.split(":")[0]] += 1
         if result.dead_letters + result.stored < result.payloads + 1 and not result.failures:
             result.failures.append(f"{result.payloads + 1} published, {result.dead_letters} dead letters, "
                                    f"{result.stored} stored")

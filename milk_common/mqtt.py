@@ -22,6 +22,12 @@ from pydantic import model_validator
 
 from milk_common.config import Section
 from milk_common.errors import UserError
+from milk_common.i18n import process_language, translate
+
+
+def _text(message: str, /, **values) -> str:
+    """Config errors speak the command's language (the `config` catalog)."""
+    return translate("config", message, process_language(), **values)
 
 
 class MqttAccess(Section):
@@ -37,11 +43,11 @@ class MqttAccess(Section):
     @model_validator(mode="after")
     def _consistent(self):
         if self.password is not None and self.password_file is not None:
-            raise ValueError("give password or password_file, not both")
+            raise ValueError(_text("mqtt.password_twice"))
         if (self.password is not None or self.password_file is not None) and not self.username:
-            raise ValueError("a password needs a username")
+            raise ValueError(_text("mqtt.password_without_user"))
         if self.tls_key and not self.tls_cert:
-            raise ValueError("tls_key needs tls_cert")
+            raise ValueError(_text("mqtt.key_without_cert"))
         return self
 
 
@@ -55,12 +61,12 @@ def read_password(access) -> str | None:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise UserError(f"[mqtt] password_file: cannot read {path}: {exc.strerror}") from None
+        raise UserError(_text("mqtt.password_unreadable", path=path, detail=exc.strerror)) from None
 
 
 def _readable(key: str, path: str) -> str:
     if not Path(path).is_file():
-        raise UserError(f"[mqtt] {key}: {path} does not exist")
+        raise UserError(_text("mqtt.file_missing", key=key, path=path))
     return path
 
 

@@ -434,6 +434,7 @@ def test_technician_calibrates_the_bridge_scale_behind_the_pin(tmp_path, browser
     from collector_station.instruments import calibration as cal
     from collector_station.instruments.protocols.bridge import SIM_COUNTS_PER_KG, SIM_OFFSET_COUNTS
     from collector_station.supervisor import store_pin
+    from decimal import Decimal
     sim = SimulatedBench(tmp_path / "bench", seed=9, frame_interval_s=0.02, settle_s=0.2,
                          scale_format="bridge").start()
     text = sim.station_config_text(center="c1", station="s1", mqtt_port=1,
@@ -451,11 +452,24 @@ def test_technician_calibrates_the_bridge_scale_behind_the_pin(tmp_path, browser
     page.set_default_timeout(40_000)
 
     def message_has(words: str) -> None:
-        page.wait_for_function("(w) => document.querySelector(`[data-testid='message']`)"
-                               ".textContent.includes(w)", arg=words)
+        try:
+            page.wait_for_function("(w) => document.querySelector(`[data-testid='message']`)"
+                                   ".textContent.includes(w)", arg=words)
+        except Exception:
+            raise AssertionError(f"{words!r} not in {text_of(page, 'message')!r}") from None
 
-    def read_with(action) -> None:
-        action()
+    def put(kg: float) -> None:
+        """Put `kg` on the platform and wait until the station has read it at rest
+        (through whichever calibration it weighs with now)."""
+        sim.scale.remove() if kg == 0 else sim.scale.place(kg)
+        raw = SIM_OFFSET_COUNTS + round(kg * SIM_COUNTS_PER_KG)
+        wait_until(lambda: station.scale.state in ("stable", "empty") and station.scale.last_weight
+                   and abs(station.scale.calibration.weight(raw).value_kg
+                           - station.scale.last_weight.value_kg) < Decimal("0.05"), 20, 0.02,
+                   f"the station reads {kg} kg at rest")
+
+    def read_with(kg: float) -> None:
+        put(kg)
         with page.expect_response("**/api/technician"):
             tid(page, "cal-read").click()
 
@@ -476,18 +490,18 @@ def test_technician_calibrates_the_bridge_scale_behind_the_pin(tmp_path, browser
         tid(page, "cal-second-kg").fill("20")
         tid(page, "cal-start").click()
         wait_text(page, "cal-step", "Paso 1 de 3: vacíe la plataforma y toque «Leer la balanza».")
-        read_with(sim.scale.remove)
-        wait_text(page, "cal-step", "Ponga la pesa de 10 kg en el centro de la plataforma y toque «Leer la balanza».")
-        read_with(lambda: sim.scale.place(10.0))
-        read_with(lambda: sim.scale.place(19.5))
+        read_with(0)
+        wait_text(page, "cal-step", "Paso 2 de 3: ponga la pesa de 10 kg en el centro de la plataforma y toque «Leer la balanza».")
+        read_with(10.0)
+        read_with(19.5)
         message_has("Calibración rechazada")
         assert cal.load_calibration(config.data_dir) is None
         # Done right: saved, and the scale weighs with it at once.
         tid(page, "cal-start").click()
-        read_with(sim.scale.remove)
-        read_with(lambda: sim.scale.place(10.0))
+        read_with(0)
+        read_with(10.0)
         shot(page, "technician")
-        read_with(lambda: sim.scale.place(20.0))
+        read_with(20.0)
         message_has("Calibración guardada")
         saved = cal.load_calibration(config.data_dir)
         assert abs(saved.counts_per_kg - SIM_COUNTS_PER_KG) < 5

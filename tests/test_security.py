@@ -126,10 +126,10 @@ def test_config_names_a_bad_mqtt_key(tmp_path):
     base = 'center = "c1"\nstation = "s1"\n[mqtt]\n'
     path = tmp_path / "station.toml"
     path.write_text(base + 'tls_cafile = "ca.crt"\n')
-    with pytest.raises(UserError, match=r"\[mqtt\] tls_cafile: unknown key"):
+    with pytest.raises(UserError, match=r"\[mqtt\] tls_cafile: "):
         load_station_config(path)
     path.write_text(base + 'username = "c1.s1"\npassword = "x"\npassword_file = "/p"\n')
-    with pytest.raises(UserError, match="password or password_file"):
+    with pytest.raises(UserError, match=r"mqtt: .*password_file"):
         load_station_config(path)
 
 
@@ -293,7 +293,7 @@ def test_provision_commands(tmp_path):
 def test_missing_ca_or_password_file_is_one_line_at_start(tmp_path):
     config = tmp_path / "hub.toml"
     base = f'data_dir = "{tmp_path / "data"}"\n[integrity]\nrequire_signature = false\n[mqtt]\nport = 1\n'
-    for extra, named in ((f'tls_ca = "{tmp_path / "nope.crt"}"\n', "[mqtt] tls_ca"),
+    for extra, named in ((f'tls_ca = "{tmp_path / "nope.crt"}"\n', "[mqtt] tls_ca: no existe"),
                          (f'username = "milk-hub"\npassword_file = "{tmp_path / "nope"}"\n',
                           "[mqtt] password_file")):
         config.write_text(base + extra)

@@ -116,9 +116,8 @@ def build_columns(producer: np.ndarray, ids: np.ndarray, ts_ns: np.ndarray, lite
     -> `DeliveryColumns` sorted by producer, time and id."""
     if len(producer) and not (tc.lengths(liters) > 0).all():
         raise NotColumnar("a delivery without litres")
-    names, code = np.unique(producer, return_inverse=True)
-    ts_us = ts_ns // 1000
-    order = np.lexsort((ids, ts_us, code))
+    names, code = _unique_texts(producer)
+    order = _order(code, ts_ns // 1000, ids)
     return DeliveryColumns(
         producers=[name.decode("utf-8") for name in names.tolist()],
         code=code.astype(np.int64)[order], id=ids[order], ts_ns=ts_ns[order],
@@ -130,8 +129,39 @@ def build_columns(producer: np.ndarray, ids: np.ndarray, ts_ns: np.ndarray, lite
         seq=order, outside_period=outside_period)
 
 
+def _unique_texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(texts, return_inverse=True)``; short texts sorted as big-endian integers (the
+    same byte order, much faster than comparing strings)."""
+    width = texts.dtype.itemsize
+    if len(texts) and 0 < width <= 8:
+        padded = np.zeros((len(texts), 8), dtype=np.uint8)
+        padded[:, :width] = tc.as_matrix(texts)
+        keys, code = np.unique(padded.view(">u8").reshape(-1), return_inverse=True)
+        return keys.astype(">u8").view(np.uint8).reshape(-1, 8).view("S8").reshape(-1), code.reshape(-1)
+    names, code = np.unique(texts, return_inverse=True)
+    return names, code.reshape(-1)
+
+
+def _order(code: np.ndarray, ts_us: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The order by producer, time and id: one integer sort, the ids only where a producer has two
+    deliveries in one microsecond."""
+    if not len(code):
+        return np.zeros(0, dtype=np.int64)
+    span = int(ts_us.max() - ts_us.min()) + 1
+    if span * (int(code.max()) + 1) >= 2**62:
+        return np.lexsort((ids, ts_us, code))
+    key = code.astype(np.int64) * span + (ts_us - ts_us.min())
+    order = np.argsort(key, kind="stable")
+    if (np.diff(key[order]) == 0).any():
+        return np.lexsort((ids, ts_us, code))
+    return order
+
+
 def _texts(values: Iterable[str | None]) -> np.ndarray:
-    return np.array([(v or "").encode("utf-8") for v in values], dtype="S")
+    texts = [(v or "").encode("utf-8") for v in values]
+    if any(b"\0" in text for text in texts):
+        raise NotColumnar("a text with a NUL character")
+    return np.array(texts, dtype="S")
 
 
 def _decimal_texts(values: Iterable[Decimal | None]) -> np.ndarray:
@@ -234,11 +264,10 @@ def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
     keys: dict = {}
     rates: list[Decimal] = [ZERO]
     if accepted.any():
-        table = np.stack([solids_h[accepted], fat_h[accepted], chilled[accepted].astype(np.int64)], axis=1)
-        unique, inverse = np.unique(table, axis=0, return_inverse=True)
-        combo[accepted] = inverse.reshape(-1)
+        unique, inverse = _unique_rows(solids_h[accepted], fat_h[accepted], chilled[accepted].astype(np.int64))
+        combo[accepted] = inverse
         with localcontext(EXACT):
-            for s_h, f_h, is_chilled in unique.tolist():
+            for s_h, f_h, is_chilled in unique:
                 solids = Decimal(s_h).scaleb(-2)
                 fat = None if f_h < 0 else Decimal(f_h).scaleb(-2)
                 key = (scheme.rate_key(solids, fat), bool(is_chilled))
@@ -275,6 +304,31 @@ def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
         scale = max(quality_scale, bonus_scale)
         value = _rescaled(value, scale - quality_scale) + _rescaled(bonus_value, scale - bonus_scale)
     return PricedColumns(value, scale, combo, combo_solids, combo_chilled, combo_shown, solids_h, chilled)
+
+
+def _unique_rows(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """The distinct rows of integer columns, sorted, and each row's index among them (one
+    integer key when the columns' ranges allow, which sorts much faster than rows)."""
+    lows = [int(c.min()) for c in columns]
+    spans = [int(c.max()) - low + 1 for c, low in zip(columns, lows)]
+    total = 1
+    for span in spans:
+        total *= span
+    if total >= 2**62:
+        unique, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+        return [tuple(row) for row in unique.tolist()], inverse.reshape(-1)
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for c, low, span in zip(columns, lows, spans):
+        key = key * span + (c - low)
+    keys, inverse = np.unique(key, return_inverse=True)
+    rows = []
+    for k in keys.tolist():
+        row = []
+        for low, span in zip(reversed(lows), reversed(spans)):
+            k, digit = divmod(k, span)
+            row.append(digit + low)
+        rows.append(tuple(reversed(row)))
+    return rows, inverse.reshape(-1)
 
 
 def _check_product(a: np.ndarray, b: np.ndarray) -> None:
@@ -331,6 +385,10 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
                 solids_liters = Decimal(solids_sums[code]).scaleb(-liter_places - 2)
                 n, r = counts[code], rejected[code]
                 total_solids += solids_sums[code]
+            if code is not None and producer not in charges and producer not in balances:
+                rows.append(_plain_row(producer, n, r, value_sums[code], priced.scale, liter_sums[code],
+                                       liter_places, solids_sums[code], pricing.contribution_per_liter))
+                continue
             rows.append(settle_producer(
                 producer, deliveries=n, rejected=r, liters_exact=liters_exact, solids_liters=solids_liters,
                 value_exact=value_exact, contribution_per_liter=pricing.contribution_per_liter,
@@ -339,38 +397,101 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
     return Fortnight(period, pricing, tuple(rows), total, cols.outside_period), priced
 
 
+def _half_up_int(ints: int, scale: int, places: int = 2) -> int:
+    """An integer at ``scale`` rounded half-up (away from zero) to ``places`` decimals."""
+    if scale <= places:
+        return ints * 10 ** (places - scale)
+    unit = 10 ** (scale - places)
+    magnitude = (abs(ints) + unit // 2) // unit
+    return -magnitude if ints < 0 else magnitude
+
+
+def _plain_row(producer: str, deliveries: int, rejected: int, value: int, scale: int, liters: int,
+               liter_places: int, solids_liters: int, contribution: Decimal) -> ProducerRow:
+    """`engine.settle_producer` for a producer with nothing due (no advance, no balance, no
+    adjustment), in integers: gross and fees to the cent, no deductions, net = gross − fees."""
+    gross = _half_up_int(value, scale)
+    contribution_places = _places([contribution])
+    fees = min(_half_up_int(liters * int(contribution.scaleb(contribution_places)),
+                            liter_places + contribution_places), gross)
+    average = None
+    if liters > 0:  # mean_half_up(Σ litres × TS, Σ litres) to hundredths
+        average = Decimal((2 * solids_liters + liters) // (2 * liters)).scaleb(-2)
+    return ProducerRow(
+        producer=producer, deliveries=deliveries, rejected=rejected,
+        liters_exact=Decimal(liters).scaleb(-liter_places), avg_solids_pct=average,
+        gross=Decimal(gross).scaleb(-2), fees=Decimal(fees).scaleb(-2), deductions=ZERO, carried_over=ZERO,
+        net=Decimal(gross - fees).scaleb(-2), carried_in=ZERO, due=ZERO)
+
+
 # -- lines.csv ----------------------------------------------------------------------------------
 
-def _local_times(ts_ns: np.ndarray, tz: ZoneInfo) -> list[np.ndarray]:
-    """``datetime.isoformat()`` of each time in ``tz`` (microseconds when not 0), as text pieces."""
+def _utc_offsets(ts_ns: np.ndarray, tz: ZoneInfo) -> tuple[np.ndarray, dict[int, bytes]]:
+    """Each time's UTC offset in ``tz`` (seconds), and how `datetime.isoformat` writes each offset.
+
+    The offset is looked up once per hour the times fall in (a fortnight has
+    about 360); an hour in which it changes (daylight saving time) is looked
+    up per delivery.
+    """
     seconds = ts_ns // 1_000_000_000
-    micros = (ts_ns % 1_000_000_000) // 1000
-    offsets = np.zeros(len(ts_ns), dtype=np.int64)
     suffix_of: dict[int, bytes] = {}
-    if len(ts_ns):
-        minutes, index = np.unique(seconds // 60, return_inverse=True)
-        at = np.empty(len(minutes), dtype=np.int64)
-        for i, minute in enumerate(minutes.tolist()):
-            first = datetime.fromtimestamp(minute * 60, tz)
-            last = datetime.fromtimestamp(minute * 60 + 59, tz)
-            at[i] = int(first.utcoffset().total_seconds())
-            if last.utcoffset() != first.utcoffset():
-                at[i] = -10**9  # the offset changes within this minute: per delivery below
-            for moment in (first, last):
-                suffix_of.setdefault(int(moment.utcoffset().total_seconds()), moment.isoformat()[19:].encode())
-        offsets = at[index.reshape(-1)]
-        for i in np.flatnonzero(offsets == -10**9):
-            moment = datetime.fromtimestamp(int(seconds[i]), tz)
-            offsets[i] = int(moment.utcoffset().total_seconds())
-            suffix_of.setdefault(int(offsets[i]), moment.isoformat()[19:].encode())
-    local = (seconds + offsets).astype("datetime64[s]")
-    stamp = np.datetime_as_string(local, unit="s").astype("S19") if len(ts_ns) else np.zeros(0, dtype="S19")
-    fraction = np.where(micros > 0, np.strings.add(b".", np.strings.zfill(micros.astype("S6"), 6)), b"")
+    if not len(ts_ns):
+        return np.zeros(0, dtype=np.int64), suffix_of
+    hours, index = np.unique(seconds // 3600, return_inverse=True)
+    CHANGES = -10**9
+    at = np.empty(len(hours), dtype=np.int64)
+    for i, hour in enumerate(hours.tolist()):
+        first = datetime.fromtimestamp(hour * 3600, tz)
+        last = datetime.fromtimestamp(hour * 3600 + 3599, tz)
+        at[i] = int(first.utcoffset().total_seconds()) if first.utcoffset() == last.utcoffset() else CHANGES
+        for moment in (first, last):
+            suffix_of.setdefault(int(moment.utcoffset().total_seconds()), moment.isoformat()[19:].encode())
+    offsets = at[index.reshape(-1)]
+    for i in np.flatnonzero(offsets == CHANGES).tolist():
+        moment = datetime.fromtimestamp(int(seconds[i]), tz)
+        offsets[i] = int(moment.utcoffset().total_seconds())
+        suffix_of.setdefault(int(offsets[i]), moment.isoformat()[19:].encode())
+    return offsets, suffix_of
+
+
+def _local_times(ts_ns: np.ndarray, offsets: np.ndarray, suffix_of: dict[int, bytes]) -> list[np.ndarray]:
+    """``datetime.isoformat()`` of each time at its UTC offset (microseconds when not 0), as pieces
+    for `textcols.join_rows`: the civil date and time computed in integers (days to year, month
+    and day as in H. Hinnant's ``civil_from_days``)."""
+    n = len(ts_ns)
+    local = ts_ns // 1_000_000_000 + offsets
+    micros = (ts_ns % 1_000_000_000) // 1000
+    days, clock = np.divmod(local, 86400)
+    z = days + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    if n and (year.min() < 1 or year.max() > 9999):
+        raise NotColumnar("a time outside years 1-9999")
+    stamp = np.empty((n, 19), dtype=np.uint8)
+    stamp[:, 0:4] = tc.digit_matrix(year, 4)
+    stamp[:, 5:7] = tc.digit_matrix(month, 2)
+    stamp[:, 8:10] = tc.digit_matrix(day, 2)
+    stamp[:, 11:13] = tc.digit_matrix(clock // 3600, 2)
+    stamp[:, 14:16] = tc.digit_matrix(clock // 60 % 60, 2)
+    stamp[:, 17:19] = tc.digit_matrix(clock % 60, 2)
+    stamp[:, [4, 7]] = ord("-")
+    stamp[:, 10] = ord("T")
+    stamp[:, [13, 16]] = ord(":")
+    fraction = np.empty((n, 7), dtype=np.uint8)
+    fraction[:, 0] = ord(".")
+    fraction[:, 1:] = tc.digit_matrix(micros, 6)
+    fraction *= (micros > 0)[:, None]  # no fraction when the microseconds are 0
     keys = sorted(suffix_of)
-    suffix_table = np.array([suffix_of[k] for k in keys] or [b""], dtype="S")
-    suffix = suffix_table[np.searchsorted(np.array(keys, dtype=np.int64), offsets)] if keys else \
-        np.zeros(len(ts_ns), dtype="S1")
-    return [stamp, fraction, suffix]
+    if not keys:
+        return [stamp, fraction]
+    table = np.array([suffix_of[k] for k in keys], dtype="S")
+    return [stamp, fraction, table[np.searchsorted(np.array(keys, dtype=np.int64), offsets)]]
 
 
 def _plain_text(value: Decimal | None) -> bytes:
@@ -412,7 +533,7 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
     ids = tc.csv_quoted(cols.id)
     codes = tc.csv_quoted(cols.receipt_code)
     reasons = tc.csv_quoted(cols.reject_reason)
-    tz = pricing.timezone
+    offsets, suffix_of = _utc_offsets(cols.ts_ns, pricing.timezone)
     for start in range(0, len(cols), rows_per_chunk):
         part = slice(start, min(start + rows_per_chunk, len(cols)))
         n = part.stop - part.start
@@ -427,7 +548,7 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
         price = np.where(earns, shown[combo], b"0")
         quantity = np.where(accepted, cols.liters.text[part], b"0")
         yield tc.join_rows([
-            period, producers[code], people[code], ids[part], codes[part], _local_times(cols.ts_ns[part], tz),
+            period, producers[code], people[code], ids[part], codes[part], _local_times(cols.ts_ns[part], offsets[part], suffix_of),
             cols.liters.text[part], solids, np.where(accepted, true, false), price,
             tc.fixed_text(tc.half_up(value, priced.scale, 2), 2), tc.fixed_text(value, priced.scale),
             parts[0][combo], parts[1][combo], parts[2][combo], parts[3][combo], parts[4][combo],

@@ -35,16 +35,17 @@ def lengths(texts: np.ndarray) -> np.ndarray:
     return np.strings.str_len(texts).astype(np.int64)
 
 
-def split_block(block: bytes, columns: int) -> list[np.ndarray] | None:
+def split_block(block: bytes, columns: int, wanted: Sequence[int] | None = None) -> list[np.ndarray] | None:
     """The fields of CSV lines (each ending in ``\\n``, none quoted) as ``S`` arrays, one per column.
 
     None when the block has quoted fields or a line with another number of
     fields (the caller reads such a block with the csv module instead).
+    ``wanted`` (column numbers) leaves the other columns out (None in their place).
     """
     buf = np.frombuffer(block, dtype=np.uint8)
     if len(buf) == 0:
-        return [np.zeros(0, dtype="S1") for _ in range(columns)]
-    if buf[-1] != NEWLINE or (buf == QUOTE).any():
+        return [np.zeros(0, dtype="S1") if wanted is None or j in wanted else None for j in range(columns)]
+    if buf[-1] != NEWLINE or (buf == QUOTE).any() or (buf == 0).any():
         return None
     ends = np.flatnonzero((buf == COMMA) | (buf == NEWLINE))
     if len(ends) % columns or not (buf[ends[columns - 1::columns]] == NEWLINE).all():
@@ -59,7 +60,7 @@ def split_block(block: bytes, columns: int) -> list[np.ndarray] | None:
     ends = ends.reshape(rows, columns)
     out = []
     for j in range(columns):
-        out.append(_gather(buf, starts[:, j], ends[:, j] - starts[:, j]))
+        out.append(_gather(buf, starts[:, j], ends[:, j] - starts[:, j]) if wanted is None or j in wanted else None)
     return out
 
 
@@ -71,11 +72,24 @@ def _gather(buf: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarra
     offsets = np.arange(width)
     index = starts[:, None] + offsets[None, :]
     inside = offsets[None, :] < sizes[:, None]
-    matrix = np.where(inside, buf[np.minimum(index, len(buf) - 1)], 0).astype(np.uint8)
+    matrix = buf[np.minimum(index, len(buf) - 1)] * inside
     return matrix.view(f"S{width}").reshape(len(sizes))
 
 
-def decimal_ints(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def decimal_ints(texts: np.ndarray, rows_per_step: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """`_decimal_ints` a slice at a time (its temporaries are a few times the slice's bytes × 8)."""
+    if len(texts) <= rows_per_step:
+        return _decimal_ints(texts)
+    parts = []
+    for start in range(0, len(texts), rows_per_step):
+        part = _decimal_ints(texts[start:start + rows_per_step])
+        if part is None:
+            return None
+        parts.append(part)
+    return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
+
+
+def _decimal_ints(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Plain decimal texts (``-12.50``, ``49``) as (digits without the point, decimals, present).
 
     ``value = ints × 10^-decimals`` exactly; empty texts are absent (0). None
@@ -121,14 +135,19 @@ def fixed_text(ints: np.ndarray, scale: int) -> list[np.ndarray]:
     """Integers at ``scale`` as decimal text with exactly ``scale`` decimals (``f"{Decimal:f}"`` of
     ``Decimal(i).scaleb(-scale)``), as pieces for `join_rows`: sign, units, point and decimals."""
     ints = np.asarray(ints, dtype=np.int64)
-    sign = np.where(ints < 0, b"-", b"")
     magnitude = np.abs(ints)
+    pieces = [np.where(ints < 0, b"-", b"")] if (ints < 0).any() else []
     if scale == 0:
-        return [sign, magnitude.astype("S20")]
+        return pieces + [digits_text(magnitude)]
     unit = int(POW10[scale])
-    whole = (magnitude // unit).astype("S20")
-    part = np.strings.zfill((magnitude % unit).astype("S20"), scale)
-    return [sign, whole, np.full(len(ints), b"."), part]
+    part = np.strings.zfill(digits_text(magnitude % unit), scale)
+    return pieces + [digits_text(magnitude // unit), np.full(len(ints), b"."), part]
+
+
+def digits_text(ints: np.ndarray) -> np.ndarray:
+    """Non-negative integers as decimal text, in an ``S`` array no wider than the widest."""
+    width = len(str(int(ints.max()))) if len(ints) else 1
+    return ints.astype(f"S{width}")
 
 
 def half_up(ints: np.ndarray, scale: int, places: int) -> np.ndarray:
@@ -140,45 +159,43 @@ def half_up(ints: np.ndarray, scale: int, places: int) -> np.ndarray:
     return np.where(ints < 0, -magnitude, magnitude)
 
 
-Piece = np.ndarray  # an S array (one text per row) or a 0-d / scalar bytes repeated on every row
-
-
-def join_rows(fields: Sequence[Sequence[Piece] | Piece], rows: int) -> bytes:
+def join_rows(fields: Sequence[Sequence[np.ndarray] | np.ndarray], rows: int) -> bytes:
     """CSV lines: the fields separated by commas, each field the concatenation of its pieces.
 
-    The pieces are copied into one output buffer by fancy indexing (no
-    Python object per row); quoting is the caller's (see `csv_quoted`).
+    A piece is an ``S`` array (one text per row), a 0-d ``S`` array (the same
+    text on every row) or an ``(rows, W)`` uint8 matrix of NUL-padded texts.
+    The pieces are laid side by side in one ``(rows, Σ W)`` byte matrix and
+    the NUL padding is dropped: what remains, row after row, is the file (no
+    Python object per row). Texts never hold NUL (`split_block` refuses it);
+    quoting is the caller's (see `csv_quoted`).
     """
-    pieces: list[tuple[np.ndarray, np.ndarray]] = []  # (matrix, lengths) in output order
-    comma = np.full(rows, b",", dtype="S1")
-    newline = np.full(rows, b"\n", dtype="S1")
+    comma = np.full((rows, 1), COMMA, dtype=np.uint8)
+    newline = np.full((rows, 1), NEWLINE, dtype=np.uint8)
+    matrices: list[np.ndarray] = []
     for i, field in enumerate(fields):
-        parts = field if isinstance(field, (list, tuple)) else [field]
-        for part in parts:
+        for part in field if isinstance(field, (list, tuple)) else [field]:
             part = np.asarray(part)
             if part.ndim == 0:
-                part = np.full(rows, part.item(), dtype=f"S{max(len(part.item()), 1)}")
-            pieces.append((as_matrix(part), lengths(part)))
-        pieces.append((as_matrix(newline if i == len(fields) - 1 else comma), np.ones(rows, dtype=np.int64)))
-    sizes = np.zeros(rows, dtype=np.int64)
-    for _, size in pieces:
-        sizes += size
-    row_start = np.zeros(rows, dtype=np.int64)
-    if rows:
-        np.cumsum(sizes[:-1], out=row_start[1:])
-    out = np.zeros(int(sizes.sum()), dtype=np.uint8)
-    at = row_start.copy()
-    for matrix, size in pieces:
-        width = matrix.shape[1]
-        if width == 1:
-            keep = size > 0
-            out[at[keep]] = matrix[keep, 0]
-        else:
-            offsets = np.arange(width)
-            inside = offsets[None, :] < size[:, None]
-            out[(at[:, None] + offsets[None, :])[inside]] = matrix[inside]
-        at += size
-    return out.tobytes()
+                text = part.item()
+                if text:
+                    matrices.append(np.broadcast_to(np.frombuffer(text, dtype=np.uint8), (rows, len(text))))
+            elif part.ndim == 2:
+                matrices.append(part)
+            elif part.dtype.itemsize:
+                matrices.append(as_matrix(part))
+        matrices.append(newline if i == len(fields) - 1 else comma)
+    table = np.concatenate(matrices, axis=1)
+    return table[table != 0].tobytes()
+
+
+def digit_matrix(ints: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers as ``width`` zero-padded ASCII digits, an ``(N, width)`` uint8 matrix."""
+    out = np.empty((len(ints), width), dtype=np.uint8)
+    rest = np.asarray(ints, dtype=np.int64)
+    for k in range(width - 1, -1, -1):
+        rest, digit = np.divmod(rest, 10)
+        out[:, k] = digit + 48
+    return out
 
 
 def csv_quoted(texts: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from milk_common.errors import UserError
-from milk_common.i18n import language_from_environment, translate
+from milk_common.i18n import process_language, translate
 
 HUB_USER = "milk-hub"
 
@@ -37,7 +37,7 @@ def add_provision_parser(sub) -> None:
 
 
 def _say(key: str, **values) -> None:
-    print(translate("hub", key, language_from_environment(), **values), file=sys.stderr)
+    print(translate("hub", key, process_language(), **values), file=sys.stderr)
 
 
 def _reload(config) -> bool:
@@ -76,7 +76,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     from hub.security.broker import BrokerAccess
     from hub.security.provision import (ProvisionError, parse_station_name, provision_ca,
                                         provision_station, revoke_station, write_secret)
-    lang = language_from_environment()
+    lang = process_language()
     config = load_hub_config(args.config)
     folder = Path(config.broker.dir)
     broker = BrokerAccess(folder)

@@ -124,11 +124,11 @@ def refuse_without_keys(config) -> None:
     """A hub that requires signatures but knows no station would refuse every
     delivery, silently from the stations' side: refuse to start instead."""
     from milk_common.errors import UserError
-    from milk_common.i18n import language_from_environment, translate
+    from milk_common.i18n import process_language, translate
     try:
         known = StationKeys(config.integrity.keys, config.keys_path).count()
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(f"[integrity] keys_file: {config.keys_path}: {exc}") from None
     if config.integrity.require_signature and known == 0:
-        raise UserError(translate("hub", "security.no_station_keys", language_from_environment(),
+        raise UserError(translate("hub", "security.no_station_keys", process_language(),
                                   store=str(config.keys_path)))

@@ -38,8 +38,10 @@
   }
 
   function showMessage(m) {
-    setText("message", m.text);
-    $("message").classList.toggle("error", !!m.error);
+    for (const id of ["message", "tech-message"]) {      // the technician's panel covers the line
+      setText(id, m.text);
+      $(id).classList.toggle("error", !!m.error);
+    }
   }
 
   function showConfirmation(c, v) {
@@ -157,8 +159,7 @@
   function showTechnician(tech) {
     $("tech-locked").hidden = tech.unlocked;
     $("tech-open").hidden = !tech.unlocked;
-    const status = [TEXTS.calibrated_at + " " + tech.calibrated_at,
-                    TEXTS.last_checked_at + " " + tech.last_checked_at];
+    const status = [`${TEXTS.calibrated_at} ${tech.calibrated_at} · ${TEXTS.last_checked_at} ${tech.last_checked_at}`];
     if (tech.check_due) status.push(TEXTS.check_due);
     $("tech-status").replaceChildren(...status.map((line) => el("div", {text: line})));
     $("tech-status").classList.toggle("due", tech.check_due);
@@ -167,7 +168,7 @@
     $("tech-step").hidden = !stepping;
     if (stepping) {
       setText("tech-step-words", tech.step === "empty" ? TEXTS.cal_empty
-              : TEXTS.cal_weight.replace("{kg}", tech.weight_kg));
+              : TEXTS.cal_weight.replace("{kg}", tech.weight_kg).replace("{n}", tech.step === "first" ? "2" : "3"));
     }
     $("cal-read").disabled = tech.busy;
     if (!$("check-kg").value) $("check-kg").value = tech.test_weight_kg;

@@ -1,0 +1,130 @@
+"""A period's deliveries from InfluxDB as columns (`hub.payments.columnar`), never a Python
+object per point.
+
+The query is the one `hub.store.deliveries.period_deliveries` runs, asked
+for as CSV (``Accept: application/csv``, which InfluxDB 1.x serves and 2.x/3.x
+serve through the v1 API too) in chunks; each block of complete lines is cut
+into byte columns by numpy (`hub.payments.textcols.split_block`). InfluxDB
+writes a float as Go's shortest plain decimal ("49", "2.03"), the same
+digits the JSON answer gives, so the exact decimals are those of the
+per-delivery reader. A block with quoted fields (a comma in a reject
+reason) goes through the csv module instead: rare, slower, same columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import requests
+
+from hub.payments.columnar import DeliveryColumns, build_columns
+from hub.payments.periods import Period
+from hub.payments.textcols import split_block
+from hub.store.deliveries import _rfc3339, amended_ids
+from hub.store.influx import InfluxError, InfluxV1
+
+FIELDS = ("id", "liters", "solids_pct", "accepted", "milk_temp_c", "fat_pct", "reject_reason", "receipt_code",
+          "kind", "producer")
+HEADER = ",".join(("name", "tags", "time") + FIELDS).encode()
+WANTED = tuple(range(2, 3 + len(FIELDS)))  # not the measurement's name nor the (empty) tags
+READ_BYTES = 1 << 20
+
+
+def period_query(period: Period, tz: ZoneInfo, fields: tuple[str, ...] = FIELDS) -> str:
+    start, end = period.bounds(tz)
+    return (f"SELECT {', '.join(fields)} FROM delivery "
+            f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
+
+
+def csv_blocks(influx: InfluxV1, q: str, chunk_size: int = 10000) -> Iterator[bytes]:
+    """The answer to ``q`` as CSV, in blocks of whole lines (the header line included)."""
+    try:
+        resp = influx.session.get(f"{influx.url}/query", stream=True, timeout=influx.timeout_s,
+                                  # Uncompressed: gzip would cost InfluxDB CPU on this very machine.
+                                  headers={"Accept": "application/csv", "Accept-Encoding": "identity"},
+                                  params={"db": influx.database, "q": q, "epoch": "ns",
+                                          "chunked": "true", "chunk_size": str(chunk_size)})
+    except requests.RequestException as exc:
+        raise InfluxError(f"InfluxDB unreachable at {influx.url}: {exc.__class__.__name__}", True) from None
+    if resp.status_code != 200:
+        raise InfluxError(f"InfluxDB query failed: HTTP {resp.status_code} {resp.text[:200]}",
+                          resp.status_code >= 500)
+    with resp:
+        pending: list[bytes] = []
+        size = 0
+        for data in resp.iter_content(READ_BYTES):
+            pending.append(data)
+            size += len(data)
+            if size >= READ_BYTES:
+                data = b"".join(pending)
+                cut = data.rfind(b"\n") + 1
+                pending, size = [data[cut:]], len(data) - cut
+                if cut:
+                    yield data[:cut]
+        rest = b"".join(pending)
+        if rest:
+            yield rest if rest.endswith(b"\n") else rest + b"\n"
+
+
+def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: int = 10000,
+                   progress: bool = False) -> DeliveryColumns:
+    """The period's deliveries as `DeliveryColumns`: voids left out, and a delivery voided or
+    corrected by a later record gives way to it (as `period_deliveries`)."""
+    start, _ = period.bounds(tz)
+    superseded = amended_ids(influx, start, chunk_size)
+    width = 3 + len(FIELDS)
+    parts: list[list[np.ndarray]] = [[] for _ in range(width)]
+    count = 0
+    blocks = csv_blocks(influx, period_query(period, tz), chunk_size)
+    for block in blocks:
+        if block.startswith(b"name,tags,") or b"\nname,tags," in block:
+            block = _without_headers(block)
+        columns = split_block(block, width, WANTED)
+        if columns is None:  # quoted fields: the rest through the csv module
+            columns = _slow_columns(block + b"".join(blocks), width)
+        for j, column in enumerate(columns):
+            if column is not None:
+                parts[j].append(column)
+        count += len(columns[2])
+        if progress and count // 100_000 != (count - len(columns[2])) // 100_000:
+            print(f"\r{period}: {count:,} deliveries read", end="", file=sys.stderr, flush=True)
+    if progress and count >= 100_000:
+        print(f"\r{period}: {count:,} deliveries read", file=sys.stderr, flush=True)
+    col = {name: _concat(parts[3 + i]) for i, name in enumerate(FIELDS)}
+    ts_ns = _concat(parts[2]).astype(np.int64) if count else np.zeros(0, dtype=np.int64)
+    keep = col["kind"] != b"void"
+    if superseded:
+        keep &= ~np.isin(col["id"], np.array([s.encode("utf-8") for s in superseded], dtype="S"))
+    if not keep.all():
+        col = {name: values[keep] for name, values in col.items()}
+        ts_ns = ts_ns[keep]
+    return build_columns(col["producer"], col["id"], ts_ns, col["liters"], col["solids_pct"],
+                         col["milk_temp_c"], col["fat_pct"], col["accepted"] == b"true",
+                         col["reject_reason"], col["receipt_code"])
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    if not arrays:
+        return np.zeros(0, dtype="S1")
+    width = max(a.dtype.itemsize for a in arrays)
+    return np.concatenate([a.astype(f"S{width}") for a in arrays])
+
+
+def _without_headers(block: bytes) -> bytes:
+    lines = block.split(b"\n")
+    header = lines[0] if lines[0].startswith(b"name,tags,") else None
+    if header is not None and header != HEADER:
+        raise InfluxError(f"InfluxDB answered unexpected columns: {header[:200].decode(errors='replace')}", False)
+    return b"\n".join(line for line in lines if not line.startswith(b"name,tags,"))
+
+
+def _slow_columns(data: bytes, width: int) -> list[np.ndarray]:
+    rows = [row for row in csv.reader(io.StringIO(data.decode("utf-8"))) if row and row[0] != "name"]
+    if any(len(row) != width for row in rows):
+        raise InfluxError("InfluxDB answered a CSV line with another number of fields", False)
+    return [np.array([row[j].encode("utf-8") for row in rows], dtype="S") for j in range(width)]
