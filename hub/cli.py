@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--ledger", help="payment ledger (SQLite): carry-in, adjustments, closed periods")
     pay.add_argument("--close", action="store_true", help="freeze the period in the --ledger")
     pay.add_argument("--no-pdf", action="store_true", help="text statements only (no PDF)")
+    pay.add_argument("--csv-only", action="store_true", help="statements.csv, lines.csv, statements.txt and "
+                     "warnings.txt only (no printable statements, no PDF): a whole basin in seconds")
     pay.add_argument("--notify", action="store_true", help="send each producer their fortnight message "
                      "(Apprise URL in the registry's notify column); sent once, failures retried next run")
 
@@ -258,7 +260,6 @@ def cmd_payments(args: argparse.Namespace) -> int:
     from hub.payments.report import write_statements
     from hub.payments.statements import render_table, statements_csv_text
 
-    from hub.payments.checks import check_fortnight
     from hub.payments.format import text as payments_text
     from hub.payments.localecsv import locale_number_format
 
@@ -268,13 +269,15 @@ def cmd_payments(args: argparse.Namespace) -> int:
     if args.csv_locale:
         locale_number_format(args.csv_locale)  # a bad locale stops here, before anything is read
     names = _producer_names(args.producers, lang) if args.producers else None
-    if not args.no_pdf:
+    if not (args.no_pdf or args.csv_only):
         try:
             import fpdf  # noqa: F401
         except ImportError:
             raise UserError(payments_text("cli_pdf_needs_extra", lang)) from None
     ledger = Ledger(args.ledger) if args.ledger else None
-    period, pricing, advances, fortnight, frozen = _fortnight(args, ledger)
+    from hub import lean as csv_only  # --csv-only: the fortnight as columns (hub/lean.py)
+    lean = csv_only.columns_fortnight(args, lang) if args.csv_only and ledger is None else None
+    period, pricing, advances, fortnight, frozen = lean[:5] if lean else _fortnight(args, ledger)
     if frozen is not None:
         # A closed period is never recomputed: its frozen statements.csv, as closed.
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -286,11 +289,14 @@ def cmd_payments(args: argparse.Namespace) -> int:
         from hub.notify.fortnight import notify_from_cli; notify_from_cli(args, period, ledger)  # noqa: E702
         return 0
     known = set(names) if names is not None else None
-    warnings = [finding.words(lang) for finding in check_fortnight(fortnight, advances, known, lang)]
+    warnings = [finding.words(lang) for finding in csv_only.findings(lean, fortnight, advances, known, lang)]
     if warnings and args.strict:
         raise UserError(payments_text("strict_stop", lang, count=len(warnings), first=warnings[0]))
-    write_statements(Path(args.out), fortnight, lang=lang, pdf=not args.no_pdf, names=names,
-                     warnings=warnings, csv_locale=args.csv_locale)
+    if args.csv_only:
+        csv_only.write_csv_only(Path(args.out), fortnight, lean, lang, names, warnings, args.csv_locale)
+    else:
+        write_statements(Path(args.out), fortnight, lang=lang, pdf=not args.no_pdf, names=names,
+                         warnings=warnings, csv_locale=args.csv_locale)
     if warnings:
         _print_warnings(warnings, Path(args.out) / "warnings.txt", lang)
     if args.close:

@@ -1,6 +1,7 @@
 """Time you can trust: the decision, the probes' readings, and the bench
 refusing to record while nothing vouches for the clock."""
 
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 
@@ -194,3 +195,21 @@ def test_the_bench_refuses_to_record_on_an_unsynchronised_clock(bench, tmp_path)
     finally:
         station.stop()
     assert FLOOR < datetime.now(UTC)
+
+
+def test_the_clock_command_says_what_the_station_would_do(tmp_path, capsys):
+    from collector_station.cli import main
+    from collector_station.instruments.simulate import SimulatedBench
+    bench = SimulatedBench(tmp_path / "bench", tanks=1, seed=1)
+    path = tmp_path / "station.toml"
+    base = bench.station_config_text(center="c1", station="s1", mqtt_port=1,
+                                     data_dir=str(tmp_path / "data"))
+    path.write_text(base)
+    assert main(["clock", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("Reloj confiable (comprobación desactivada)")
+    # An RTC promised but not there: refused, exit 1, and said why.
+    path.write_text(base.replace('require_sync = "off"', 'require_sync = "auto"\n'
+                                 f'rtc = "ds3231"\nrtc_dir = "{tmp_path / "no-rtc"}"'))
+    assert main(["clock", "--config", str(path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "untrusted:rtc_absent" and report["rtc"] == "absent"

@@ -308,3 +308,18 @@ def test_the_station_hears_the_hubs_retained_liveness(servers, unique, tmp_path)
         hub.publish(hub_status_topic(f"hub-{unique}"), b"", qos=1, retain=True).wait_for_publish(5)
         hub.loop_stop()
         hub.disconnect()
+
+
+def test_sms_test_command_through_the_simulated_modem(tmp_path, modem, capsys):
+    from collector_station.cli import main
+    from collector_station.instruments.simulate import SimulatedBench
+    bench = SimulatedBench(tmp_path / "bench", tanks=1, seed=1)
+    path = tmp_path / "station.toml"
+    path.write_text(bench.station_config_text(center="c1", station="s1", mqtt_port=1,
+                                              data_dir=str(tmp_path / "data"))
+                    + f'\n[alerts]\nmodem_port = "{modem.path}"\nsms_to = ["+51987654321"]\n')
+    assert main(["sms-test", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == "SMS de prueba enviado a +51987654321."
+    assert modem.texts() == {"+51987654321": ["Prueba de SMS de la estación c1/s1: el módem funciona."]}
+    assert main(["sms-test", "--config", str(path), "--to", "llame"]) == 2
+    assert "not a phone number" in capsys.readouterr().err

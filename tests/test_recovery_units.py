@@ -188,3 +188,30 @@ def test_recovery_payloads_in_the_contract():
     assert isinstance(message, StatusV1) and (message.epoch, message.last_seq, message.last_tank_seq) == (epoch, 12, 4)
     tank = tank_payload("c1", "s1", "t1", [{"ts": "2026-11-02T06:00:00-05:00", "temp_c": 4.0}], seq=7, epoch=epoch)
     assert decode_station_message("milk/v1/c1/s1/tank/t1", json.dumps(tank).encode()).seq == 7
+
+
+def test_station_answers_only_requests_for_itself_and_its_epoch(tmp_path):
+    import json
+    from datetime import datetime, timezone
+
+    from collector_station.outbox.publisher import OutboxPublisher
+    from collector_station.outbox.store import Outbox
+    from devtools.fixtures import make_records
+    from milk_common.contract import replay_payload
+    outbox = Outbox(tmp_path / "station.sqlite3")
+    for r in make_records(4, center="c1", station="s1", start=datetime(2026, 11, 2, tzinfo=timezone.utc)):
+        outbox.record_delivery(r, "milk/v1/c1/s1/delivery", b"k" * 32)
+    outbox.mark_sent(m.n for m in outbox.unsent(0, 100))
+    publisher = OutboxPublisher(outbox, center="c1", station="s1", host="127.0.0.1", port=1)
+
+    def ask(**changes) -> int:
+        before = outbox.backlog()
+        payload = {**replay_payload("c1", "s1", outbox.epoch, "delivery", 2, 3), **changes}
+        publisher._replay(json.dumps(payload).encode())
+        return outbox.backlog() - before
+
+    assert ask(epoch="ffffffffffffffff") == 0       # an older database's records went with it
+    assert ask(station="s2") == 0
+    assert ask(to_seq=1) == 0                         # malformed: refused, logged
+    publisher._replay(b"not json")
+    assert ask() == 2 and publisher.replayed == 2

@@ -62,6 +62,9 @@ class ConsoleLive:
         # Counts changes: a view carries the count it was built after, so a page
         # never replaces a newer view with an older one that arrived late.
         self.revision = 0
+        key, said = getattr(station, "last_message", ("", ""))
+        if said:                       # what the station said before the console started ("lista")
+            self._station_message = (next(self._order), said, key in ERROR_KEYS)
         station.listeners.append(self.changed)
 
     # -- wake-ups ---------------------------------------------------------

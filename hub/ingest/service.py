@@ -8,6 +8,11 @@
   is idempotent (same series and timestamp), so it is stored once in effect.
 - A failed write is retried with backoff, the data held, the failure logged,
   counted and shown in the status file; it is never only a log line.
+- Recovery (docs/recovery.md): each stored batch's sequence numbers go to
+  the recovery index in one transaction; what the stations announced but the
+  hub never got is asked for again on their replay topics.
+- Liveness: `hub_status/1` online (retained) on every connect, offline as the
+  last will and on a clean stop, on `milk/v1/hubs/{client_id}`.
 """
 
 from __future__ import annotations

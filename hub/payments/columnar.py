@@ -47,7 +47,7 @@ from hub.payments.pricing import Pricing, chilled_bonus, priced_measures, shown_
 from hub.payments.records import Delivery
 
 _SAFE = 2**62
-LINES_PER_WRITE = 100_000  # lines.csv is laid out this many rows at a time (memory stays flat)
+LINES_PER_WRITE = 25_000  # lines.csv is laid out this many rows at a time (memory stays flat)
 
 
 class NotColumnar(Exception):
@@ -109,24 +109,34 @@ class DeliveryColumns:
         return len(self.ts_ns)
 
 
-def build_columns(producer: np.ndarray, ids: np.ndarray, ts_ns: np.ndarray, liters: np.ndarray,
-                  solids: np.ndarray, temp: np.ndarray, fat: np.ndarray, accepted: np.ndarray,
-                  reject_reason: np.ndarray, receipt_code: np.ndarray, outside_period: int = 0) -> DeliveryColumns:
-    """Columns in reading order (``S`` arrays of text; decimals as plain text, empty when absent)
-    -> `DeliveryColumns` sorted by producer, time and id."""
-    if len(producer) and not (tc.lengths(liters) > 0).all():
+def build_columns(columns: dict[str, np.ndarray], outside_period: int = 0) -> DeliveryColumns:
+    """Columns in reading order -> `DeliveryColumns` sorted by producer, time and id.
+
+    ``columns``: ``producer``, ``id``, ``reject_reason``, ``receipt_code`` (``S``
+    arrays of UTF-8 text), ``liters``, ``solids_pct``, ``milk_temp_c``,
+    ``fat_pct`` (plain decimal text, empty when absent), ``ts_ns`` (int64) and
+    ``accepted`` (bool). The dict is emptied as each column is sorted, so
+    that a basin's columns are held once, not twice.
+    """
+    if len(columns["producer"]) and not (tc.lengths(columns["liters"]) > 0).all():
         raise NotColumnar("a delivery without litres")
-    names, code = _unique_texts(producer)
-    order = _order(code, ts_ns // 1000, ids)
+    names, code = _unique_texts(columns.pop("producer"))
+    ts_ns = columns.pop("ts_ns")
+    order = _order(code, ts_ns // 1000, columns["id"])
+
+    def sorted_(name: str) -> np.ndarray:
+        return columns.pop(name)[order]
+
+    def sorted_decimal(name: str) -> DecimalColumn:
+        return decimal_column(columns.pop(name)[order], name)
+
     return DeliveryColumns(
         producers=[name.decode("utf-8") for name in names.tolist()],
-        code=code.astype(np.int64)[order], id=ids[order], ts_ns=ts_ns[order],
-        liters=decimal_column(liters, "liters").take(order),
-        solids=decimal_column(solids, "solids_pct").take(order),
-        temp=decimal_column(temp, "milk_temp_c").take(order),
-        fat=decimal_column(fat, "fat_pct").take(order),
-        accepted=accepted[order], reject_reason=reject_reason[order], receipt_code=receipt_code[order],
-        seq=order, outside_period=outside_period)
+        code=code.astype(np.int32)[order], id=sorted_("id"), ts_ns=ts_ns[order],
+        liters=sorted_decimal("liters"), solids=sorted_decimal("solids_pct"), temp=sorted_decimal("milk_temp_c"),
+        fat=sorted_decimal("fat_pct"), accepted=sorted_("accepted"), reject_reason=sorted_("reject_reason"),
+        receipt_code=sorted_("receipt_code"), seq=order.astype(np.int32 if len(order) < 2**31 else np.int64),
+        outside_period=outside_period)
 
 
 def _unique_texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,13 +189,14 @@ def columns_from_deliveries(deliveries: Iterable[Delivery], period: Period, tz: 
             inside.append(d)
         else:
             outside += 1
-    ts_ns = np.array([_ns(d.ts) for d in inside], dtype=np.int64)
-    return build_columns(
-        _texts(d.producer for d in inside), _texts(d.id for d in inside), ts_ns,
-        _decimal_texts(d.liters for d in inside), _decimal_texts(d.solids_pct for d in inside),
-        _decimal_texts(d.milk_temp_c for d in inside), _decimal_texts(d.fat_pct for d in inside),
-        np.array([d.accepted for d in inside], dtype=bool), _texts(d.reject_reason for d in inside),
-        _texts(d.receipt_code for d in inside), outside)
+    return build_columns({
+        "producer": _texts(d.producer for d in inside), "id": _texts(d.id for d in inside),
+        "ts_ns": np.array([_ns(d.ts) for d in inside], dtype=np.int64),
+        "liters": _decimal_texts(d.liters for d in inside), "solids_pct": _decimal_texts(d.solids_pct for d in inside),
+        "milk_temp_c": _decimal_texts(d.milk_temp_c for d in inside), "fat_pct": _decimal_texts(d.fat_pct for d in inside),
+        "accepted": np.array([d.accepted for d in inside], dtype=bool),
+        "reject_reason": _texts(d.reject_reason for d in inside), "receipt_code": _texts(d.receipt_code for d in inside),
+    }, outside)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -226,12 +237,22 @@ def _compare_scale(column: DecimalColumn, limit: Decimal) -> tuple[np.ndarray, i
     return ints, int(limit.scaleb(places))
 
 
-def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
-    """Price every delivery: each distinct (TS, fat, chilled) once by the scheme, values by numpy."""
+def refusal(pricing: Pricing) -> str | None:
+    """Why this pricing needs the per-delivery path (None: the columns can price it). The columns
+    take the per-litre schemes whose quantity is the delivery's litres, as `fast` can vectorise them."""
     scheme = pricing.scheme
     probe = Decimal("1.5")
     if not can_vectorise(pricing) or scheme.unit != "L" or scheme.quantity(probe, None, Decimal("11.50")) is not probe:
-        raise NotColumnar(f"scheme {scheme.name}: its quantity is not the litres")
+        return f"scheme {scheme.name}: its quantity is not the litres"
+    return None
+
+
+def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
+    """Price every delivery: each distinct (TS, fat, chilled) once by the scheme, values by numpy."""
+    scheme = pricing.scheme
+    why = refusal(pricing)
+    if why:
+        raise NotColumnar(why)
     n = len(cols)
     accepted = cols.accepted
     if ((cols.solids.ints < 0) & cols.solids.present).any() or ((cols.fat.ints < 0) & cols.fat.present).any():
@@ -624,13 +645,13 @@ def check_columns(fortnight: Fortnight, cols: DeliveryColumns, priced: PricedCol
 
 # -- writing ------------------------------------------------------------------------------------
 
-def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, cols: DeliveryColumns, priced: PricedColumns,
+def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, lines_csv: Iterable[bytes],
                       lang: str = "es", names: Mapping[str, str] | None = None, warnings: Sequence[str] = (),
                       extra_files: Mapping[str, str | bytes] | None = None) -> None:
-    """statements.csv, statements.txt, lines.csv (streamed from the columns) and warnings.txt,
-    with ``extra_files`` (``statements-LOCALE.csv``), swapped into ``out_dir`` together as
-    `statements.write_outputs` does; the outputs of an earlier run that this one does not
-    write (printable statements, PDFs) are removed."""
+    """statements.csv, statements.txt, lines.csv (its bytes in pieces: `lines_csv_chunks`, written
+    as they come) and warnings.txt, with ``extra_files`` (``statements-LOCALE.csv``), swapped into
+    ``out_dir`` together as `statements.write_outputs` does; the outputs of an earlier run that
+    this one does not write (printable statements, PDFs) are removed."""
     from hub.payments.statements import _swap_into_place, render_table, statements_csv_text
 
     out_dir = Path(out_dir)
@@ -651,7 +672,7 @@ def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, cols: DeliveryC
             data = content if isinstance(content, bytes) else content.encode("utf-8")
             (staging / "new" / name).write_bytes(data)
         with open(staging / "new" / "lines.csv", "wb") as out:
-            for chunk in lines_csv_chunks(fortnight, cols, priced, names):
+            for chunk in lines_csv:
                 out.write(chunk)
         _swap_into_place(staging, out_dir)
     except OSError as exc:

@@ -89,23 +89,21 @@ def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: i
             columns = _slow_columns(block + b"".join(blocks), width)
         for j, column in enumerate(columns):
             if column is not None:
-                parts[j].append(column)
+                parts[j].append(column.astype(np.int64) if j == 2 else column)  # time: ns, as integers now
         count += len(columns[2])
         if progress and count // 100_000 != (count - len(columns[2])) // 100_000:
             print(f"\r{period}: {count:,} deliveries read", end="", file=sys.stderr, flush=True)
     if progress and count >= 100_000:
         print(f"\r{period}: {count:,} deliveries read", file=sys.stderr, flush=True)
-    col = {name: _concat(parts[3 + i]) for i, name in enumerate(FIELDS)}
-    ts_ns = _concat(parts[2]).astype(np.int64) if count else np.zeros(0, dtype=np.int64)
-    keep = col["kind"] != b"void"
+    col = {name: _concat(parts.pop(3 + i)) for i, name in reversed(list(enumerate(FIELDS)))}
+    col["ts_ns"] = np.concatenate(parts.pop(2)) if count else np.zeros(0, dtype=np.int64)
+    keep = col.pop("kind") != b"void"
+    col["accepted"] = col["accepted"] == b"true"
     if superseded:
         keep &= ~np.isin(col["id"], np.array([s.encode("utf-8") for s in superseded], dtype="S"))
     if not keep.all():
         col = {name: values[keep] for name, values in col.items()}
-        ts_ns = ts_ns[keep]
-    return build_columns(col["producer"], col["id"], ts_ns, col["liters"], col["solids_pct"],
-                         col["milk_temp_c"], col["fat_pct"], col["accepted"] == b"true",
-                         col["reject_reason"], col["receipt_code"])
+    return build_columns(col)
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:
