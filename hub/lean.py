@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 def columns_fortnight(args: argparse.Namespace, lang: str):
     """(period, pricing, advances, fortnight, None, columns, priced), or None when these inputs
     need the per-delivery path (`hub.cli._fortnight`)."""
-    from hub.payments.columnar import NotColumnar, columns_from_deliveries, compute_columns, refusal
+    from hub.payments.columnar import (
+        NotColumnar,
+        columns_from_deliveries,
+        compute_columns,
+        refusal,
+    )
     from hub.payments.periods import Period
     from hub.payments.pricing import load_pricing
     from hub.payments.records import read_advances_csv, read_deliveries_csv

@@ -253,8 +253,11 @@ class OutboxPublisher:
 
     def _publish_status(self, client) -> None:
         seqs = self._seqs()
+        # The unsent count rides along for the dashboard ("por enviar"); it is not
+        # part of what `_announced` compares, so it triggers no extra status.
         client.publish(self.status_topic, status_payload(self.center, self.station, "online",
-                                                         self.devices, {**self.status_extra, **seqs}),
+                                                         self.devices, {**self.status_extra, **seqs,
+                                                                        "outbox": self.outbox.backlog()}),
                        qos=1, retain=True)
         self._status_at = time.monotonic()
         self._announced = seqs

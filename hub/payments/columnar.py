@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,7 +36,14 @@ import numpy as np
 
 from hub.payments import textcols as tc
 from hub.payments.checks import Finding, _n, advance_findings
-from hub.payments.engine import DeliveryLine, Fortnight, ProducerRow, producers_and_dues, settle_producer, total_row
+from hub.payments.engine import (
+    DeliveryLine,
+    Fortnight,
+    ProducerRow,
+    producers_and_dues,
+    settle_producer,
+    total_row,
+)
 from hub.payments.errors import PaymentsError, Text, reason_of
 from hub.payments.explain import LINE_COLUMNS, price_parts
 from hub.payments.fast import _places, can_vectorise
@@ -199,7 +206,7 @@ def columns_from_deliveries(deliveries: Iterable[Delivery], period: Period, tz: 
     }, outside)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _ns(ts: datetime) -> int:
@@ -393,7 +400,7 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
     code_of = {name: i for i, name in enumerate(names)}
     liter_places = cols.liters.places
     with localcontext(EXACT):
-        charges, balances, adjusted, producers = producers_and_dues(names, advances, period, carried_in, ())
+        charges, balances, _, producers = producers_and_dues(names, advances, period, carried_in, ())
         rows: list[ProducerRow] = []
         total_solids = 0
         for producer in producers:
@@ -550,7 +557,7 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
     parts = _parts_table(pricing, priced)
     shown = np.array([_plain_text(rate) for rate in priced.combo_shown] + [b"0"], dtype="S")
     period = np.asarray(str(fortnight.period).encode())
-    empty, true, false, zero = (np.asarray(v) for v in (b"", b"true", b"false", b"0"))
+    empty, true, false = (np.asarray(v) for v in (b"", b"true", b"false"))
     ids = tc.csv_quoted(cols.id)
     codes = tc.csv_quoted(cols.receipt_code)
     reasons = tc.csv_quoted(cols.reject_reason)
@@ -652,7 +659,11 @@ def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, lines_csv: Iter
     as they come) and warnings.txt, with ``extra_files`` (``statements-LOCALE.csv``), swapped into
     ``out_dir`` together as `statements.write_outputs` does; the outputs of an earlier run that
     this one does not write (printable statements, PDFs) are removed."""
-    from hub.payments.statements import _swap_into_place, render_table, statements_csv_text
+    from hub.payments.statements import (
+        _swap_into_place,
+        render_table,
+        statements_csv_text,
+    )
 
     out_dir = Path(out_dir)
     contents: dict[str, str | bytes] = {
@@ -672,8 +683,7 @@ def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, lines_csv: Iter
             data = content if isinstance(content, bytes) else content.encode("utf-8")
             (staging / "new" / name).write_bytes(data)
         with open(staging / "new" / "lines.csv", "wb") as out:
-            for chunk in lines_csv:
-                out.write(chunk)
+            out.writelines(lines_csv)
         _swap_into_place(staging, out_dir)
     except OSError as exc:
         raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None

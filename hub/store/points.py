@@ -20,52 +20,55 @@ def points(message) -> list[str]:
     raise TypeError(f"no InfluxDB layout for {type(message).__name__}")
 
 
-# The delivery's fields in the order they are written (the generic `line()`
-# gives the same text; tests/test_ingest_fast.py holds the two together).
-# kind: "s" text, "f" float, "i" integer, "b" boolean.
-_DELIVERY_FIELDS = (
-    ("id", "s"), ("seq", "i"), ("liters", "f"), ("solids_pct", "f"), ("snf_pct", "f"),
-    ("fat_pct", "f"), ("milk_temp_c", "f"), ("weight_kg", "f"), ("density_15c", "f"),
-    ("accepted", "b"), ("fat_source", "s"), ("reject_reason", "s"), ("flags", "s"),
-    ("operator", "s"), ("kind", "s"), ("refers_to", "s"), ("prev_hash", "s"), ("hash", "s"),
-    ("hmac", "s"), ("receipt_code", "s"), ("alcohol_test", "s"), ("organoleptic", "s"),
-    ("acidity_dornic", "f"), ("note", "s"), ("epoch", "s"),
-)
-
-
 def _text(value: str) -> str:
     if "\\" in value or '"' in value:
         value = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{value}"'
 
 
+def _num(value: float) -> str:
+    if not isfinite(value):
+        raise ValueError("InfluxDB cannot store NaN or infinity")
+    return repr(value)
+
+
 def delivery_line(m: DeliveryV1) -> str:
     """The `delivery` point of one delivery, built straight into text: the
     hub writes thousands a second, and the generic `line()` spent most of
     its time making and walking a dict of 25 fields. Tags need no escaping:
-    the contract holds center, station and producer to [A-Za-z0-9_-]."""
-    flags = ",".join(m.flags) if m.flags else None
-    parts = []
-    append = parts.append
-    for name, kind in _DELIVERY_FIELDS:
-        if name == "flags":
-            value = flags
-        else:
-            value = getattr(m, name)
-        if value is None or (value == "" and name in ("operator", "note")):
-            continue
-        if kind == "f":
-            if not isfinite(value):
-                raise ValueError("InfluxDB cannot store NaN or infinity")
-            append(f"{name}={value!r}")
-        elif kind == "s":
-            append(f"{name}={_text(value)}")
-        elif kind == "i":
-            append(f"{name}={value}i")
-        else:
-            append(f"{name}=true" if value else f"{name}=false")
-    return (f"delivery,center={m.center},producer={m.producer},station={m.station} "
-            f"{','.join(parts)} {to_ns(m.ts)}")
+    the contract holds center, station and producer to [A-Za-z0-9_-]; the
+    other always-present values (id, seq, liters, accepted, kind) have
+    patterns or types that need none either."""
+    text = (f"delivery,center={m.center},producer={m.producer},station={m.station} "
+            f'id="{m.id}",seq={m.seq}i,liters={_num(m.liters)}')
+    optional = []
+    append = optional.append
+    for name in ("solids_pct", "snf_pct", "fat_pct", "milk_temp_c", "weight_kg", "density_15c"):
+        value = getattr(m, name)
+        if value is not None:
+            append(f",{name}={_num(value)}")
+    append(",accepted=true" if m.accepted else ",accepted=false")
+    for name in ("fat_source", "reject_reason"):
+        value = getattr(m, name)
+        if value is not None:
+            append(f",{name}={_text(value)}")
+    if m.flags:
+        append(f",flags={_text(','.join(m.flags))}")
+    if m.operator:
+        append(f",operator={_text(m.operator)}")
+    append(f',kind="{m.kind}"')
+    for name in ("refers_to", "prev_hash", "hash", "hmac", "receipt_code", "alcohol_test",
+                 "organoleptic"):
+        value = getattr(m, name)
+        if value is not None:
+            append(f",{name}={_text(value)}")
+    if m.acidity_dornic is not None:
+        append(f",acidity_dornic={_num(m.acidity_dornic)}")
+    if m.note:
+        append(f",note={_text(m.note)}")
+    if m.epoch is not None:
+        append(f',epoch="{m.epoch}"')
+    return f"{text}{''.join(optional)} {to_ns(m.ts)}"
 
 
 @points.register
@@ -91,7 +94,7 @@ def _(m: ColdchainV1) -> list[str]:
 @points.register
 def _(m: StatusV1) -> list[str]:
     return [line("station_status", {"center": m.center, "station": m.station},
-                 {"status": m.status}, to_ns(m.ts))]
+                 {"status": m.status, "last_seq": m.last_seq, "outbox": m.outbox}, to_ns(m.ts))]
 
 
 @points.register

@@ -121,6 +121,7 @@ class StatusV1(Payload, tag="status/1", kw_only=True):
     epoch: Epoch | None = None
     last_seq: Count | None = None
     last_tank_seq: Count | None = None
+    outbox: Count | None = None             # records the station still holds unsent
     # Whether the station trusts its clock to stamp deliveries, and why
     # (docs/clock.md): synced | rtc | unchecked | off, or untrusted:REASON.
     clock: Annotated[str, Meta(max_length=64)] | None = None
@@ -268,7 +269,8 @@ def _now_s() -> str:
 
 def status_payload(center: str, station: str, status: str, devices: dict | None = None,
                    ts: str | None = None, *, epoch: str | None = None,
-                   last_seq: int | None = None, last_tank_seq: int | None = None) -> dict:
+                   last_seq: int | None = None, last_tank_seq: int | None = None,
+                   outbox: int | None = None) -> dict:
     """The retained status: online/offline, each instrument's connection, and
     (when given) the station's epoch and last sequence numbers."""
     payload = {"schema": "status/1", "center": center, "station": station, "status": status,
@@ -281,6 +283,8 @@ def status_payload(center: str, station: str, status: str, devices: dict | None 
             payload["last_seq"] = last_seq
         if last_tank_seq is not None:
             payload["last_tank_seq"] = last_tank_seq
+    if outbox is not None:
+        payload["outbox"] = outbox
     return checked(StatusV1, payload)
 
 
