@@ -1,6 +1,6 @@
 """Throughput of the delivery path: station outbox -> broker -> hub -> InfluxDB.
 
-    .venv/bin/python bench/ingest_bench.py [--deliveries 20000]
+    .venv/bin/python bench/ingest_bench.py [--deliveries 20000] [--hubs 2]
 
 Starts its own Mosquitto and InfluxDB (devtools/servers.py, free ports,
 data in .run/bench-PID) and a real `milk-hub ingest` process, and prints:
@@ -9,7 +9,10 @@ data in .run/bench-PID) and a real `milk-hub ingest` process, and prints:
 - publish: outbox rows sent and PUBACKed per second (QoS 1, one station);
 - ingest: deliveries stored in InfluxDB per second, measured from a backlog
   the hub finds queued at the broker when it starts (the catch-up after an
-  outage, the hub's hardest case), and its peak RSS.
+  outage, the hub's hardest case), its CPU time per delivery (user + system,
+  from its connection on) and its peak RSS. `--hubs 2`: two hubs sharing
+  the subscription (`[mqtt] shared_group`, one data folder, a client id
+  each; docs/scaling.md): CPU summed, RSS the larger.
 Results are kept in bench/RESULTS.md.
 """
 
@@ -45,6 +48,18 @@ def count(influx: InfluxV1) -> int:
     return rows[0]["count"] if rows else 0
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -58,6 +73,7 @@ def peak_rss_mb(pid: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deliveries", type=int, default=20000)
+    parser.add_argument("--hubs", type=int, default=1, help="hubs sharing the subscription")
     args = parser.parse_args()
     n = args.deliveries
     ensure_installed(quiet=True)
@@ -65,7 +81,7 @@ def main() -> int:
     servers = Servers(run_dir, free_port(), free_port())
     servers.start()
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=run_dir))
-    hub = None
+    hubs: list[subprocess.Popen] = []
     try:
         influx = InfluxV1(servers.influxdb.url, "bench")
         config = write_hub_config(work / "hub.toml", mqtt_port=servers.mqtt_port,
@@ -73,13 +89,31 @@ def main() -> int:
                                   client_id="hub-bench", data_dir=work / "hub-data")
         log = open(work / "hub.log", "ab")
         cmd = [sys.executable, "-m", "hub", "--log-level", "WARNING", "ingest", "--config", str(config)]
-        # Create the hub's persistent session, then stop it: the backlog queues at the broker.
-        hub = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO)
-        status = work / "hub-data" / "ingest-status.json"
-        while not (status.exists() and '"connected": true' in status.read_text()):
-            time.sleep(0.05)
-        hub.terminate()
-        hub.wait()
+        if args.hubs > 1:
+            config.write_text(config.read_text().replace(
+                'client_id = "hub-bench"\n', 'client_id = "hub-bench"\nshared_group = "bench"\n', 1))
+            client_ids = [f"hub-bench-{i + 1}" for i in range(args.hubs)]
+            statuses = [work / "hub-data" / f"ingest-status-{c}.json" for c in client_ids]
+            cmds = [cmd + ["--client-id", c] for c in client_ids]
+        else:
+            statuses, cmds = [work / "hub-data" / "ingest-status.json"], [cmd]
+
+        def start_hubs() -> list[subprocess.Popen]:
+            for status in statuses:
+                status.unlink(missing_ok=True)
+            return [subprocess.Popen(c, stdout=log, stderr=log, cwd=REPO) for c in cmds]
+
+        def wait_connected() -> None:
+            for status in statuses:
+                while not (status.exists() and '"connected": true' in status.read_text()):
+                    time.sleep(0.01)
+
+        # Create the hubs' persistent sessions, then stop them: the backlog queues at the broker.
+        hubs = start_hubs()
+        wait_connected()
+        for hub in hubs:
+            hub.terminate()
+            hub.wait()
 
         outbox = Outbox(work / "station.sqlite3")
         records = list(make_records(n, center="bench", station="s1",
@@ -103,24 +137,30 @@ def main() -> int:
         publisher.stop()
 
         t0 = time.perf_counter()
-        hub = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO)
+        hubs = start_hubs()
+        wait_connected()
+        cpu0 = sum(cpu_s(h.pid) for h in hubs)
         deadline = time.monotonic() + 600
         while count(influx) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         t_ingest = time.perf_counter() - t0
         stored = count(influx)
-        rss = peak_rss_mb(hub.pid)
+        cpu = sum(cpu_s(h.pid) for h in hubs) - cpu0
+        rss = max(peak_rss_mb(h.pid) for h in hubs)
         print(f"deliveries: {n}")
         print(f"outbox:  {n / t_outbox:8.0f} deliveries/s committed (fsync each)")
         print(f"publish: {n / t_publish:8.0f} messages/s PUBACKed (QoS 1, window 100)")
         print(f"ingest:  {stored / t_ingest:8.0f} deliveries/s stored in InfluxDB from a broker backlog"
               f" ({stored} of {n} in {t_ingest:.1f} s, hub start included)")
-        print(f"hub peak RSS: {rss:.0f} MB")
+        print(f"hub CPU: {cpu / max(stored, 1) * 1e6:.0f} us per delivery"
+              + (f" ({args.hubs} hubs sharing the subscription, summed)" if args.hubs > 1 else ""))
+        print(f"hub peak RSS: {rss:.0f} MB" + (" (the larger)" if args.hubs > 1 else ""))
         return 0 if stored == n else 1
     finally:
-        if hub and hub.poll() is None:
-            hub.terminate()
-            hub.wait()
+        for hub in hubs:
+            if hub.poll() is None:
+                hub.terminate()
+                hub.wait()
         servers.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -1,6 +1,6 @@
 """The hub's ingest against Node-RED, side by side, in one run.
 
-    .venv/bin/python bench/nodered_bench.py [--deliveries 20000] [--runs 3]
+    .venv/bin/python bench/nodered_bench.py [--deliveries 20000] [--runs 3] [--two-hubs]
 
 Both consumers get the same burst from the same publisher (the station's own
 outbox publisher, QoS 1, window 100) through the same Mosquitto into the same
@@ -14,6 +14,9 @@ the station's HMAC. Printed per consumer and run: deliveries stored per
 second (first publish to the last point visible in InfluxDB), CPU time per
 delivery (user + system of the consumer's processes), peak RSS, and how many
 of the burst never arrived; then medians and the hub/Node-RED ratio.
+`--two-hubs` adds a consumer `hubs2`: two `milk-hub ingest` processes sharing
+the subscription (`[mqtt] shared_group`, one data folder, docs/scaling.md);
+its CPU is the sum of both, its memory the larger of the two.
 
 Node-RED (node-red 4.1 and node-red-contrib-influxdb 0.7, pinned in
 bench/nodered/package.json) is installed by this script into
@@ -109,30 +112,49 @@ def mqtt_client_settings(servers: Servers, user: str) -> dict:
 
 # --------------------------------------------------------------- consumers
 class HubConsumer:
-    name = "hub"
+    """One hub, or `hubs` hubs sharing the subscription (one config, one data
+    folder, a client id each: `milk-hub ingest --client-id`)."""
 
-    def __init__(self, work: Path, servers: Servers, database: str) -> None:
+    def __init__(self, work: Path, servers: Servers, database: str, hubs: int = 1) -> None:
+        self.name = "hub" if hubs == 1 else f"hubs{hubs}"
         self.config = write_hub_config(work / "hub.toml", mqtt_port=servers.mqtt_port,
                                        influx_url=servers.influxdb.url, database=database,
                                        client_id=f"hub-{database}", data_dir=work / "hub-data")
-        self.status = work / "hub-data" / "ingest-status.json"
+        self.client_ids = [f"hub-{database}"] if hubs == 1 else [f"hub-{database}-{i + 1}" for i in range(hubs)]
+        if hubs > 1:
+            text = self.config.read_text()
+            self.config.write_text(text.replace(f'client_id = "hub-{database}"\n',
+                                                f'client_id = "hub-{database}"\n'
+                                                f'shared_group = "bench{database}"\n', 1))
+            self.statuses = [work / "hub-data" / f"ingest-status-{c}.json" for c in self.client_ids]
+        else:
+            self.statuses = [work / "hub-data" / "ingest-status.json"]
         self.log = open(work / "hub.log", "ab")
-        self.proc: subprocess.Popen | None = None
+        self.procs: list[subprocess.Popen] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "hub", "--log-level", "WARNING",
-                                      "ingest", "--config", str(self.config)],
-                                     stdout=self.log, stderr=self.log, cwd=REPO)
+        for client_id in self.client_ids:
+            extra = ["--client-id", client_id] if len(self.client_ids) > 1 else []
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "hub", "--log-level", "WARNING",
+                                                "ingest", "--config", str(self.config), *extra],
+                                               stdout=self.log, stderr=self.log, cwd=REPO))
         deadline = time.monotonic() + 60
-        while not (self.status.exists() and '"connected": true' in self.status.read_text()):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"the hub did not connect; see {self.log.name}")
-            time.sleep(0.05)
+        for status, proc in zip(self.statuses, self.procs):
+            while not (status.exists() and '"connected": true' in status.read_text()):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the hub did not connect; see {self.log.name}")
+                time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            proc.wait(30)
 
 
 class NodeRedConsumer:
@@ -190,6 +212,10 @@ class NodeRedConsumer:
             " httpNodeRoot: false, logging: {console: {level: 'info'}}};\n")
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc else []
+
     def start(self) -> None:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(["node", str(NODERED_DIR / "node_modules" / "node-red" / "red.js"),
@@ -232,7 +258,7 @@ def one_run(consumer, servers: Servers, database: str, records: list, work: Path
         outbox.record_delivery(record, topic, STATION_KEY)
     consumer.start()
     try:
-        cpu0 = cpu_s(consumer.proc.pid)
+        cpu0 = sum(cpu_s(pid) for pid in consumer.pids)
         station = mqtt_client_settings(servers, "bench.s1")
         publisher = OutboxPublisher(outbox, center="bench", station="s1", host=station["host"],
                                     port=station["port"], max_inflight=100,
@@ -253,8 +279,8 @@ def one_run(consumer, servers: Servers, database: str, records: list, work: Path
             time.sleep(0.02)
         elapsed = time.perf_counter() - t0
         stored = count(influx)
-        cpu = cpu_s(consumer.proc.pid) - cpu0
-        rss = peak_rss_mb(consumer.proc.pid)
+        cpu = sum(cpu_s(pid) for pid in consumer.pids) - cpu0
+        rss = max(peak_rss_mb(pid) for pid in consumer.pids)
         publisher.stop()
     finally:
         consumer.stop()
@@ -267,7 +293,9 @@ def main() -> int:
     parser.add_argument("--deliveries", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-nodered", action="store_true")
-    parser.add_argument("--only", choices=["hub", "batched", "single"], action="append",
+    parser.add_argument("--two-hubs", action="store_true",
+                        help="also two hubs sharing the subscription (consumer hubs2)")
+    parser.add_argument("--only", choices=["hub", "hubs2", "batched", "single"], action="append",
                         help="run only these consumers (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep .run/bench-nr-PID (logs, flows)")
     args = parser.parse_args()
@@ -284,12 +312,14 @@ def main() -> int:
         records = list(make_records(args.deliveries, center="bench", station="s1",
                                     start=datetime(2026, 11, 1, 5, 0, tzinfo=ZoneInfo("America/Lima"))))
         for run in range(args.runs):
-            kinds = [k for k in ["hub"] + (["batched", "single"] if with_nodered else [])
+            kinds = [k for k in ["hub"] + (["hubs2"] if args.two_hubs or "hubs2" in (args.only or []) else [])
+                     + (["batched", "single"] if with_nodered else [])
                      if not args.only or k in args.only]
             for kind in kinds:
                 database = f"b{run}{kind[:3]}"
                 work = Path(tempfile.mkdtemp(prefix=f"{database}-", dir=run_dir))
-                consumer = (HubConsumer(work, servers, database) if kind == "hub"
+                consumer = (HubConsumer(work, servers, database, hubs=2 if kind == "hubs2" else 1)
+                            if kind.startswith("hub")
                             else NodeRedConsumer(work, servers, database, batched=kind == "batched"))
                 row = one_run(consumer, servers, database, records, work)
                 row["run"] = run + 1
@@ -308,10 +338,11 @@ def main() -> int:
         lost = sum(r["lost"] for r in rows)
         print(f"  {name:22s} {medians[name]['per_s']:8.0f} deliveries/s  "
               f"{medians[name]['cpu_us']:6.0f} us CPU/delivery  {medians[name]['rss_mb']:5.0f} MB  lost {lost}")
-    if "node-red batched" in medians and "hub" in medians and medians["node-red batched"]["per_s"]:
-        ratio = medians["hub"]["per_s"] / medians["node-red batched"]["per_s"]
-        print(f"hub / node-red batched: {ratio:.2f}x deliveries/s")
-    return 0 if all(r["lost"] == 0 for r in results if r["consumer"] == "hub") else 1
+    for hub in ("hub", "hubs2"):
+        if "node-red batched" in medians and hub in medians and medians["node-red batched"]["per_s"]:
+            ratio = medians[hub]["per_s"] / medians["node-red batched"]["per_s"]
+            print(f"{hub} / node-red batched: {ratio:.2f}x deliveries/s")
+    return 0 if all(r["lost"] == 0 for r in results if r["consumer"].startswith("hub")) else 1
 
 
 if __name__ == "__main__":

@@ -1,17 +1,29 @@
 """Benchmark of the fortnight payment: a whole basin (900,000 deliveries, 30,000 producers).
 
-    .venv/bin/python bench/payments_bench.py [--deliveries N --producers M] [--reference]
+    .venv/bin/python bench/payments_bench.py [--deliveries N --producers M] [--repeat R] [--reference] [--before]
 
 Generates one fortnight of deliveries (deterministic), writes them to a CSV
 and to an InfluxDB 1.x started here (devtools/servers.py, its own port and
 data folder under .run/), then times, each phase in its own process so that
-its peak memory (ru_maxrss) is its own:
+its peak memory (ru_maxrss) is its own, and prints one JSON line per phase
+(``phase``, ``total_s``, ``peak_mb``, ...):
 
-- ``raw``: reading the raw points from InfluxDB (chunked query + JSON), the limit;
-- ``influx``: `milk-hub payments` work from InfluxDB: read, vectorised engine, statements.csv;
-- ``csv``: the same from the CSV file;
-- ``reference`` (with --reference): the plain Decimal engine on the CSV, for comparison.
+- ``raw``: reading the raw points of the fields payments reads (the query of
+  `hub.store.columns`) with the generic client (`InfluxV1.query`: chunked
+  JSON, one dict per point), the limit the issue names;
+- ``raw_csv``: the same query answered as CSV, only cut into lines (the bytes
+  off the socket: a tighter limit);
+- ``influx``: ``milk-hub payments --csv-only`` from InfluxDB (statements.csv,
+  lines.csv, statements.txt, warnings.txt), the real command in-process;
+- ``csv``: the same command from the deliveries CSV (validating reader);
+- ``reference`` (with --reference): the plain Decimal engine on the CSV, statements.csv;
+- ``records`` (with --before): the per-delivery path of the InfluxDB read
+  (`period_deliveries` + the vectorised engine + statements.csv, no lines.csv),
+  which is what this benchmark measured before the columns.
 
+``--repeat R`` runs raw, raw_csv and influx R times, interleaved, and the
+summary line gives the medians and the ratios influx/raw and influx/raw_csv
+(on a machine shared with other work, compare phases of one run only).
 Results are recorded in bench/RESULTS-payments.md by hand.
 """
 
@@ -21,6 +33,7 @@ import argparse
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,38 +94,55 @@ def generate(n: int, producers: int, csv_path: Path, influx) -> None:
 
 def phase(name: str, csv_path: str, url: str, database: str, out_dir: str) -> dict:
     """One measured phase (run in a child process)."""
-    from hub.store.influx import InfluxV1
-    from hub.payments.engine import compute_fortnight
-    from hub.payments.fast import compute_fortnight_fast
     from hub.payments.periods import Period
     from hub.payments.pricing import load_pricing
-    from hub.payments.records import read_deliveries_csv
-    from hub.payments.statements import write_statements_csv
-    from hub.store.deliveries import period_deliveries
+    from hub.store.columns import FIELDS, csv_blocks, period_query
+    from hub.store.influx import InfluxV1
 
-    pricing = load_pricing(Path(out_dir) / "pricing.toml")
+    tmp = Path(out_dir)
+    pricing = load_pricing(tmp / "pricing.toml")
     period = Period.parse(PERIOD)
     influx = InfluxV1(url, database, timeout_s=300)
+    config = tmp / "hub.toml"
+    config.write_text(f'[influx]\nurl = "{url}"\ndatabase = "{database}"\ntimeout_s = 300\n')
     t0 = time.perf_counter()
     timings = {}
+    result: dict = {}
     if name == "raw":
-        start, end = period.bounds(pricing.timezone)
-        q = ("SELECT id, liters, solids_pct, accepted, milk_temp_c, producer FROM delivery "
-             f"WHERE time >= '{start.isoformat()}' AND time < '{end.isoformat()}'")
-        count = sum(1 for _ in influx.query(q, chunk_size=10000))
-        result = {"points": count}
+        result["points"] = sum(1 for _ in influx.query(period_query(period, pricing.zone, FIELDS), chunk_size=10000))
+    elif name == "raw_csv":
+        result["points"] = sum(block.count(b"\n") for block in csv_blocks(influx, period_query(period, pricing.zone)))
+        result["points"] -= 1  # the header line
+    elif name in ("influx", "csv"):
+        from hub.cli import main as milk_hub
+
+        out = tmp / f"out-{name}"
+        args = ["payments", "--period", PERIOD, "--pricing", str(tmp / "pricing.toml"), "--out", str(out),
+                "--csv-only", "--quiet", "--lang", "es"]
+        args += ["--config", str(config)] if name == "influx" else ["--deliveries", csv_path]
+        if milk_hub(args) != 0:
+            raise SystemExit(f"milk-hub payments failed in phase {name}")
+        (tmp / f"statements-{name}.csv").write_bytes((out / "statements.csv").read_bytes())
+        result["lines_mb"] = round((out / "lines.csv").stat().st_size / 1e6, 1)
     else:
-        if name == "influx":
-            deliveries = list(period_deliveries(influx, period, pricing.timezone, 10000, progress=True))
+        from hub.payments.engine import compute_fortnight
+        from hub.payments.fast import compute_fortnight_fast
+        from hub.payments.records import read_deliveries_csv
+        from hub.payments.statements import write_statements_csv
+        from hub.store.deliveries import period_deliveries
+
+        if name == "records":
+            deliveries = list(period_deliveries(influx, period, pricing.timezone, 10000))
         else:
             deliveries = read_deliveries_csv(csv_path)
         timings["read_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        engine = compute_fortnight if name == "reference" else compute_fortnight_fast
-        kwargs = {} if name == "reference" else {"lines": False}
-        fortnight = engine(period, deliveries, pricing, (), None, **kwargs)
+        if name == "reference":
+            fortnight = compute_fortnight(period, deliveries, pricing, (), None)
+        else:
+            fortnight = compute_fortnight_fast(period, deliveries, pricing, (), None, lines=False)
         timings["compute_s"] = time.perf_counter() - t1
-        write_statements_csv(Path(out_dir) / f"statements-{name}.csv", fortnight)
+        write_statements_csv(tmp / f"statements-{name}.csv", fortnight)
         result = {"producers": len(fortnight.rows), "deliveries": fortnight.total.deliveries,
                   "gross": str(fortnight.total.gross)}
     timings["total_s"] = time.perf_counter() - t0
@@ -120,11 +150,22 @@ def phase(name: str, csv_path: str, url: str, database: str, out_dir: str) -> di
     return {"phase": name, **result, **{k: round(v, 2) for k, v in timings.items()}, "peak_mb": round(peak_mb)}
 
 
+def _load() -> str:
+    """The machine's load average and cores, for the record."""
+    import os
+
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} cores"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=900_000)
     parser.add_argument("--producers", type=int, default=30_000)
     parser.add_argument("--reference", action="store_true", help="also time the plain Decimal engine")
+    parser.add_argument("--before", action="store_true",
+                        help="also time the per-delivery InfluxDB path (records, no lines.csv)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of raw, raw_csv and influx (medians)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -154,19 +195,28 @@ def main() -> int:
             generate(args.deliveries, args.producers, csv_path, influx)
             print(f"generated {args.deliveries:,} deliveries for {args.producers:,} producers "
                   f"(CSV + InfluxDB) in {time.perf_counter() - t0:.1f} s", flush=True)
-            phases = ["raw", "influx", "csv"] + (["reference"] if args.reference else [])
-            results = []
+            timed = ["raw", "raw_csv", "influx"] * args.repeat
+            phases = timed + ["csv"] + (["reference"] if args.reference else []) + (["records"] if args.before else [])
+            results: dict[str, list[dict]] = {}
             for name in phases:
+                load = _load()
                 proc = subprocess.run(
                     [sys.executable, __file__, "--phase", name, "--csv", str(csv_path), "--url", influxdb.url,
-                     "--database", args.database, "--dir", tmp], capture_output=True, text=True, timeout=1200)
+                     "--database", args.database, "--dir", tmp], capture_output=True, text=True, timeout=1800)
                 if proc.returncode:
                     print(proc.stderr, file=sys.stderr)
                     return 1
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
-                results.append(result)
+                result["load"] = load
+                results.setdefault(name, []).append(result)
                 print(json.dumps(result), flush=True)
-            texts = {p: (tmp_path / f"statements-{p}.csv").read_text() for p in phases if p != "raw"}
+            median = {name: statistics.median(r["total_s"] for r in runs) for name, runs in results.items()}
+            print(json.dumps({"phase": "summary", "runs": args.repeat,
+                              **{f"{name}_s": round(value, 2) for name, value in median.items()},
+                              "influx_over_raw": round(median["influx"] / median["raw"], 2),
+                              "influx_over_raw_csv": round(median["influx"] / median["raw_csv"], 2),
+                              "influx_peak_mb": max(r["peak_mb"] for r in results["influx"])}), flush=True)
+            texts = {p: (tmp_path / f"statements-{p}.csv").read_text() for p in results if not p.startswith("raw")}
             same = len(set(texts.values())) == 1
             print(f"statements.csv identical across {', '.join(texts)}: {same}")
             return 0 if same else 1

@@ -353,12 +353,14 @@ class HubResult:
 
 
 def _store_with_watchdog(ingest, batch, timeout_s: float) -> str | None:
-    """Run the ingest's store step; a failure text if it raised or hung."""
+    """Run the ingest's check and store steps on a batch; a failure text if
+    either raised (the check runs in the service's main loop, the store in its
+    writer) or hung."""
     outcome: list[str] = []
 
     def work():
         try:
-            ingest._store(batch)
+            ingest._store(ingest._check(batch))     # the ingest's path: check, then store
         except BaseException as exc:   # a crash of the running service
             outcome.append(f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}")
 

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", help="store MQTT messages in InfluxDB")
     ing.add_argument("--config", required=True, help="hub.toml")
+    ing.add_argument("--client-id", help="this process's MQTT client id instead of [mqtt] client_id: "
+                     "several hubs of one shared_group from one config (docs/scaling.md)")
 
     pay = sub.add_parser("payments", help="compute a fortnight's statements")
     pay.add_argument("--period", required=True, help="YYYY-MM-1 or YYYY-MM-2")
@@ -138,11 +140,13 @@ def _read_influx(config, period, tz, progress=False, lang=None):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from hub.config import load_hub_config
+    from hub.config import load_hub_config, with_client_id
     from hub.ingest.service import Ingest
     from hub.security.keys import refuse_without_keys
     from milk_common.mqtt import check_access
     config = load_hub_config(args.config)
+    if args.client_id:
+        config = with_client_id(config, args.client_id)
     refuse_without_keys(config)
     check_access(config.mqtt)
     ingest = Ingest(config)

@@ -22,6 +22,10 @@ class HubMqtt(MqttAccess):
     keepalive_s: int = Field(30, ge=5)
     receive_maximum: int = Field(1000, ge=1, le=65535,
                                  description="unacknowledged messages the broker may send at once")
+    shared_group: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="share the delivery, tank and shift subscriptions with the other hubs of this "
+                    "group ($share/NAME/...); each hub needs its own client_id (docs/scaling.md)")
 
 
 class HubInflux(Section):
@@ -34,6 +38,8 @@ class HubInflux(Section):
     flush_interval_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
     retry_max_s: float = Field(30.0, gt=0, description="longest wait between write retries")
     query_chunk_size: int = Field(10000, ge=100)
+    create_database: bool = Field(True, description="CREATE DATABASE on start (InfluxDB 1.x); false "
+                                  "for InfluxDB 2.x/3.x, whose bucket and v1 mapping are made there")
 
 
 class HubIntegrity(Section):
@@ -169,6 +175,19 @@ class HubConfig(Zoned):
         path = Path(self.integrity.keys_file)
         return path if path.is_absolute() else Path(self.data_dir) / path
 
+
+
+def with_client_id(config: HubConfig, client_id: str) -> HubConfig:
+    """The config with another MQTT client id (`milk-hub ingest --client-id`),
+    validated as in the file; a bad one is a UserError naming the option."""
+    from pydantic import ValidationError
+
+    from milk_common.errors import UserError
+    try:
+        mqtt = HubMqtt.model_validate({**config.mqtt.model_dump(), "client_id": client_id})
+    except ValidationError as exc:
+        raise UserError(f"--client-id: {exc.errors()[0]['msg']}") from None
+    return config.model_copy(update={"mqtt": mqtt})
 
 
 def load_hub_config(path: str | Path | None) -> HubConfig:

@@ -60,7 +60,8 @@ def test_found_by_the_fuzzer_nesting_at_the_limit_does_not_stop_the_ingest(tmp_p
     base = {"schema": "delivery/1", "id": "abc123", "seq": 1, "center": "c", "station": "s",
             "producer": "p1", "ts": "2026-11-20T06:00:00-05:00", "liters": 1.0, "accepted": False}
     batch = [fuzz_payload(base, depth) for depth in range(900, 1100, 2)]
-    ingest._store([Received(0, i, 0, "milk/v1/c/s/delivery", p) for i, p in enumerate(batch)])
+    ingest._store(ingest._check([Received(0, i, 0, "milk/v1/c/s/delivery", p)
+                                 for i, p in enumerate(batch)]))
     assert ingest.stats.dead_letters + ingest.stats.stored_messages == len(batch)
 
 

@@ -45,8 +45,8 @@ def test_a_future_stamp_is_stored_and_flagged(servers, unique, tmp_path):
                                                                    "prev_hash")},
                    "id": "f2", "seq": 2, "ts": now}, first["hash"], b"k" * 32)
     topic = f"milk/v1/{unique}/s1/delivery"
-    ingest._store([Received(0, 1, 0, topic, json.dumps(first).encode()),
-                   Received(0, 2, 0, topic, json.dumps(second).encode())])
+    ingest._store(ingest._check([Received(0, 1, 0, topic, json.dumps(first).encode()),
+                                 Received(0, 2, 0, topic, json.dumps(second).encode())]))
     stored = list(ingest.influx.query("SELECT id FROM delivery"))
     assert sorted(r["id"] for r in stored) == ["f1", "f2"]             # both stored
     flags = list(ingest.influx.query("SELECT * FROM delivery_clock"))

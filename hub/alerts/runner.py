@@ -61,6 +61,13 @@ def attach_alerts(config, ingest):
         return lambda: None
     from hub.alerts.channels import MqttAlertState
     mc = config.mqtt
+    if mc.shared_group:      # one hub of the group runs them (hub/alerts/group.py)
+        from hub.alerts.group import attach_group_alerts
+
+        def start_engine():
+            state = MqttAlertState(mc.host, mc.port, f"{mc.client_id}-alerts"[:64], access=mc)
+            return build_engine(config, mqtt_state=state), state.close
+        return attach_group_alerts(config, ingest, start_engine)
     state = MqttAlertState(mc.host, mc.port, f"{mc.client_id}-alerts"[:64], access=mc)
     engine = build_engine(config, mqtt_state=state)
     ingest.observers.append(lambda topic, payload: engine.observe(topic, payload))

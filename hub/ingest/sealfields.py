@@ -15,9 +15,13 @@ as the whole validation. The result is the mapping `check_seal` and
 
 from __future__ import annotations
 
-from typing import Any
+from hashlib import sha256
+from json.encoder import encode_basestring
+from typing import Any, Mapping
 
 import msgspec
+
+from milk_common.integrity import CORE_FIELDS, ts_ms
 
 UNSET = msgspec.UNSET
 
@@ -59,3 +63,44 @@ def seal_record(payload: bytes) -> dict:
     fields = _DECODER.decode(payload)
     return {name: value for name in _FIELDS
             if (value := getattr(fields, name)) is not UNSET}
+
+
+# The canonical text's keys in code-point order, and how each is written
+# (docs/seal.md §1-3); milk_common.integrity.CORE_FIELDS is the reference.
+_SORTED_CORE = tuple(sorted(CORE_FIELDS))
+_KEY_TEXT = tuple((name, kind, ("{" if i == 0 else ",") + encode_basestring(name) + ":")
+                  for i, (name, kind) in enumerate(_SORTED_CORE))
+
+
+def seal_hash(record: Mapping[str, object]) -> str:
+    """`milk_common.integrity.record_hash`, written for speed: the canonical
+    text is assembled directly in key order, strings escaped by the very
+    function `json.dumps(..., ensure_ascii=False)` uses, so the bytes are the
+    same (tests/test_ingest_fast.py compares the two on random and odd
+    records). The reference copies the record, canonicalises into a dict
+    and sorts it: four times the time, at thousands of deliveries a second."""
+    parts = []
+    append = parts.append
+    for name, kind, key_text in _KEY_TEXT:
+        if name == "ts_ms":
+            value = record.get("ts_ms", UNSET)
+            if value is UNSET:
+                ts = record.get("ts")
+                value = None if ts is None else ts_ms(ts)
+        elif name == "kind":
+            value = record.get("kind", "delivery")
+        else:
+            value = record.get(name)
+        append(key_text)
+        if value is None or value == "":
+            append("null")
+        elif kind == "num":
+            append(f'"{float(value)!r}"')
+        elif kind == "int":
+            append(str(int(value)))
+        elif kind == "bool":
+            append("true" if value else "false")
+        else:
+            append(encode_basestring(str(value)))
+    append("}")
+    return sha256("".join(parts).encode("utf-8")).hexdigest()

@@ -8,6 +8,13 @@
   is idempotent (same series and timestamp), so it is stored once in effect.
 - A failed write is retried with backoff, the data held, the failure logged,
   counted and shown in the status file; it is never only a log line.
+- Pipelined: the main thread checks batch N+1 (one msgspec pass per message,
+  the seal, the chain in one SQLite transaction per batch, line protocol)
+  while a writer thread stores batch N and acknowledges it. At most one
+  checked batch waits for the writer, so memory stays bounded.
+- Shared subscriptions (`[mqtt] shared_group`, docs/scaling.md): several
+  hubs, each with its own client id, share the delivery, tank and shift
+  load; their per-station state lives in the data folder they share.
 - Recovery (docs/recovery.md): each stored batch's sequence numbers go to
   the recovery index in one transaction; what the stations announced but the
   hub never got is asked for again on their replay topics.
@@ -21,31 +28,33 @@ import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from milk_common.contract import HUB_SUBSCRIPTIONS, DeliveryV1, InvalidPayload, decode_station_message
+from milk_common.contract import DeliveryV1, InvalidPayload, decode_station_message, hub_subscriptions
 from milk_common.mqtt import make_client
 
 from hub.config import HubConfig
 from hub.store.influx import InfluxError, InfluxV1
 from hub.ingest.integrity import ChainWatch, IntegrityLog, check_seal
+from hub.ingest.jsonlines import append_lines
+from hub.ingest.sealfields import seal_record
 from hub.ingest.timecheck import flag_lines, stamp_findings
 from hub.security.keys import StationKeys
-from hub.store.points import points
+from hub.store.points import delivery_line, points
 from hub.recovery.watch import RecoveryWatch
 from milk_common.contract import hub_status_payload, hub_status_topic
 
 log = logging.getLogger(__name__)
-
-SUBSCRIPTIONS = list(HUB_SUBSCRIPTIONS)
 
 
 @dataclass
@@ -78,6 +87,14 @@ def _topic_safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
+@dataclass
+class Checked:
+    """A batch after the checks, waiting for the writer."""
+    good: list[tuple[Received, list[str]]]     # messages and their InfluxDB lines
+    bad: list[tuple[Received, str]]            # dead letters and why
+    decoded: list                              # for the recovery index, dead letters included
+
+
 class DeadLetters:
     """Messages the hub could not store, kept verbatim with the reason (JSON lines)."""
 
@@ -88,16 +105,12 @@ class DeadLetters:
     def keep(self, items: list[tuple[Received, str]]) -> None:
         if not items:
             return
-        with self.path.open("a", encoding="utf-8") as fh:
-            for msg, reason in items:
-                fh.write(json.dumps({
-                    "received_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                    "topic": msg.topic, "reason": reason,
-                    "payload": msg.payload.decode("utf-8", "replace"),
-                }, ensure_ascii=False) + "\n")
-            fh.flush()
-            # Kept before the PUBACK: after this the broker forgets the message.
-            os.fsync(fh.fileno())
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        # Kept (fsynced) before the PUBACK: after that the broker forgets the message.
+        append_lines(self.path, "".join(json.dumps({
+            "received_at": at, "topic": msg.topic, "reason": reason,
+            "payload": msg.payload.decode("utf-8", "replace"),
+        }, ensure_ascii=False) + "\n" for msg, reason in items))
 
 
 class Ingest:
@@ -109,7 +122,7 @@ class Ingest:
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.dead_letters = DeadLetters(self.data_dir / "dead_letters.jsonl")
-        self.status_path = self.data_dir / "ingest-status.json"
+        self.status_path = self.data_dir / status_file_name(config.mqtt)
         self.stats = IngestStats()
         self.chain = ChainWatch(self.data_dir / "chain.sqlite3")
         self.station_keys = StationKeys(config.integrity.keys, config.keys_path)
@@ -118,6 +131,10 @@ class Ingest:
         self.recovery = RecoveryWatch(config.recovery, self.data_dir)
         self.hub_topic = hub_status_topic(_topic_safe(config.mqtt.client_id))
         self.inbox: queue.Queue[Received] = queue.Queue()
+        # Checked batches for the writer thread: one waits while one is written.
+        self._to_write: queue.Queue[Checked | None] = queue.Queue(maxsize=1)
+        self._writer: threading.Thread | None = None
+        self._status_lock = threading.Lock()
         self.generation = 0
         self._stop = threading.Event()
         self._client: mqtt.Client | None = None
@@ -125,7 +142,8 @@ class Ingest:
         self.observers: list = []
         # Called with each integrity Finding (the alert engine tells the technicians).
         self.integrity_observers: list = []
-        self._database_ready = False
+        # InfluxDB 2.x/3.x through the v1 API: the bucket and its mapping exist already.
+        self._database_ready = not config.influx.create_database
 
     # -- MQTT side --------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -146,7 +164,7 @@ class Ingest:
         self.generation += 1
         self.stats.connected = True
         log.info("connected to the broker (session present: %s)", flags.session_present)
-        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        client.subscribe([(topic, 1) for topic in hub_subscriptions(self.config.mqtt.shared_group)])
         client.publish(self.hub_topic, self._hub_status("online"), qos=1, retain=True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -178,21 +196,28 @@ class Ingest:
                                    properties=props)
         self._client.loop_start()
         try:
-            self.influx.create_database()
-            self._database_ready = True
+            if not self._database_ready:
+                self.influx.create_database()
+                self._database_ready = True
         except InfluxError as exc:  # not fatal: retried before the first write
             self._error(f"cannot create the database yet: {exc}")
         last_status = 0.0
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
         try:
             while not self._stop.is_set():
                 batch = self._take_batch()
                 if batch:
-                    self._store(batch)
+                    self._hand_over(self._check(batch))
                 self._ask_replays(len(batch))
                 if time.monotonic() - last_status > 2:
                     self.write_status()
                     last_status = time.monotonic()
         finally:
+            # The writer stores and acknowledges what was checked (when InfluxDB
+            # answers), then stops; what it could not store stays unacknowledged.
+            self._to_write.put(None)
+            self._writer.join()
             self.write_status()
             if self.stats.connected:   # a clean stop says offline itself (no will then)
                 try:
@@ -206,40 +231,83 @@ class Ingest:
     def stop(self) -> None:
         self._stop.set()
 
+    def batch_limit(self) -> int:
+        """Messages per batch: `[influx] batch_size`, but at most half of
+        what the broker may send unacknowledged, so the next batch can
+        arrive and be checked while this one is written."""
+        return max(1, min(self.config.influx.batch_size, self.config.mqtt.receive_maximum // 2))
+
     def _take_batch(self) -> list[Received]:
-        ic = self.config.influx
         try:
             first = self.inbox.get(timeout=0.5)
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + ic.flush_interval_s
-        while len(batch) < ic.batch_size:
+        limit = self.batch_limit()
+        deadline = time.monotonic() + self.config.influx.flush_interval_s
+        inbox = self.inbox
+        while len(batch) < limit:
+            try:
+                batch.append(inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                batch.append(self.inbox.get(timeout=remaining))
+                batch.append(inbox.get(timeout=remaining))
             except queue.Empty:
                 break
         return batch
 
-    def _store(self, batch: list[Received]) -> None:
+    def _hand_over(self, checked: Checked) -> None:
+        """To the writer; waits while it still holds the batch before."""
+        self._to_write.put(checked)
+
+    def _write_loop(self) -> None:
+        while True:
+            checked = self._to_write.get()
+            if checked is None:
+                return
+            try:
+                self._store(checked)
+            except Exception:   # never a dead writer under a live hub: log, leave unacked
+                log.exception("storing a batch failed; its messages stay unacknowledged")
+
+    def _check(self, batch: list[Received]) -> Checked:
+        """Validate, check seals, chain and stamps, and build the lines of a batch."""
         good: list[tuple[Received, list[str]]] = []
         bad: list[tuple[Received, str]] = []
         decoded = []          # for the recovery index, dead letters included
+        sealed: list[dict] = []
+        findings: list = []
+        arrived = datetime.now(timezone.utc)
         for msg in batch:
             try:
                 message = decode_station_message(msg.topic, msg.payload)
                 decoded.append(message)
-                extra = self._check_integrity(msg, message) if isinstance(message, DeliveryV1) else []
-                good.append((msg, points(message) + extra))
+                if isinstance(message, DeliveryV1):
+                    good.append((msg, self._delivery_lines(msg, message, arrived, sealed, findings)))
+                else:
+                    good.append((msg, points(message)))
             except InvalidPayload as exc:
                 bad.append((msg, str(exc)))
-            except (ValueError, RecursionError) as exc:
-                # RecursionError: json.loads of the seal check on a payload nested
-                # just under msgspec's limit (devtools/fuzz.py): a dead letter, not a crash.
+            except (ValueError, TypeError, RecursionError, msgspec.DecodeError) as exc:
+                # RecursionError: a payload nested just under msgspec's limit
+                # (devtools/fuzz.py); TypeError: a seal value of the wrong JSON
+                # type (a list as ts_ms): a dead letter, not a crash.
                 bad.append((msg, f"cannot be stored: {exc}"))
+        if sealed:
+            try:
+                findings.extend(self.chain.observe_batch(sealed))
+            except sqlite3.Error as exc:   # the chain is a check, not the data: store anyway
+                self._error(f"chain check failed: {exc}")
+        self._integrity_findings(findings)
+        return Checked(good, bad, decoded)
+
+    def _store(self, checked: Checked) -> None:
+        good, bad, decoded = checked.good, checked.bad, checked.decoded
         if bad:
             for msg, reason in bad:
                 log.warning("dead letter on %s: %s", msg.topic, reason)
@@ -285,21 +353,24 @@ class Ingest:
     def _hub_status(self, status: str) -> bytes:
         return json.dumps(hub_status_payload(self.config.mqtt.client_id, status)).encode()
 
-    def _check_integrity(self, msg: Received, message: DeliveryV1) -> list[str]:
-        """Refuse a delivery whose seal is wrong; alert on a broken chain;
-        flag a stamp that cannot be right (stored all the same: the lines
-        returned go beside it, hub/ingest/timecheck.py)."""
-        record = json.loads(msg.payload)
+    def _delivery_lines(self, msg: Received, message: DeliveryV1, arrived: datetime,
+                        sealed: list[dict], findings: list) -> list[str]:
+        """Refuse a delivery whose seal is wrong (raises InvalidPayload); queue
+        it for the batch's chain check; flag a stamp that cannot be right
+        (stored all the same: its line goes beside it, hub/ingest/timecheck.py)."""
+        record = seal_record(msg.payload)     # the seal's keys as sent, no second full parse
         finding = check_seal(record, self.config.integrity, self.station_keys)
         if finding is not None:
-            self._integrity_findings([finding])
+            findings.append(finding)
             raise InvalidPayload(f"integrity: {finding.detail}")
-        self._integrity_findings(self.chain.observe(record))
-        arrived, cc = datetime.now(timezone.utc), self.config.clock
+        sealed.append(record)
+        cc = self.config.clock
         stamp = stamp_findings(message.center, message.station, message.seq, message.id, message.ts,
                                arrived, cc.future_tolerance_s, cc.late_after_days)
-        self._integrity_findings(stamp)
-        return flag_lines(stamp, message.ts, arrived)
+        if not stamp:
+            return [delivery_line(message)]
+        findings.extend(stamp)
+        return [delivery_line(message), *flag_lines(stamp, message.ts, arrived)]
 
     def _integrity_findings(self, findings: list) -> None:
         if not findings:
@@ -331,7 +402,7 @@ class Ingest:
             except InfluxError as exc:
                 self._error(str(exc))
                 self.stats.write_failures += 1
-                if "database not found" in str(exc):
+                if "database not found" in str(exc) and self.config.influx.create_database:
                     self._database_ready = False
                 if not exc.retry:
                     return self._write_one_by_one(good)
@@ -373,7 +444,20 @@ class Ingest:
         log.error("%s", message)
 
     def write_status(self) -> None:
-        self.stats.backlog = self.inbox.qsize()
+        with self._status_lock:     # the main loop and the writer's retries both write it
+            self._write_status()
+
+    def _write_status(self) -> None:
+        self.stats.backlog = self.inbox.qsize() + sum(
+            len(c.good) + len(c.bad) for c in list(self._to_write.queue) if c is not None)
         tmp = self.status_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.stats.__dict__, indent=1))
         os.replace(tmp, self.status_path)
+
+
+def status_file_name(mqtt_settings) -> str:
+    """`ingest-status.json`; in a shared group each hub has its own
+    (`ingest-status-{client_id}.json`), as the hubs share the data folder."""
+    if getattr(mqtt_settings, "shared_group", None):
+        return f"ingest-status-{_topic_safe(mqtt_settings.client_id)}.json"
+    return "ingest-status.json"

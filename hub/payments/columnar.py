@@ -81,6 +81,9 @@ def decimal_column(texts: np.ndarray, what: str) -> DecimalColumn:
     if parsed is None:
         raise NotColumnar(f"{what}: a value is not plain decimal text of at most 18 digits")
     digits, decimals, present = parsed
+    if len(texts) and not present.any():  # a field no delivery has (fat without a fat scheme): no memory
+        nothing = np.broadcast_to(np.zeros(1, dtype=np.int64), (len(texts),))
+        return DecimalColumn(nothing, 0, np.broadcast_to(np.zeros(1, dtype=bool), (len(texts),)), texts)
     places = int(decimals.max()) if len(decimals) else 0
     ints = tc.at_scale(digits, decimals, places)
     if ints is None:
@@ -284,7 +287,7 @@ def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
     else:
         chilled = np.zeros(n, dtype=bool)
 
-    combo = np.full(n, -1, dtype=np.int64)
+    combo = np.full(n, -1, dtype=np.int32)
     combo_solids: list[Decimal] = []
     combo_chilled: list[bool] = []
     combo_shown: list[Decimal] = []
@@ -454,39 +457,46 @@ def _plain_row(producer: str, deliveries: int, rejected: int, value: int, scale:
 
 # -- lines.csv ----------------------------------------------------------------------------------
 
-def _utc_offsets(ts_ns: np.ndarray, tz: ZoneInfo) -> tuple[np.ndarray, dict[int, bytes]]:
-    """Each time's UTC offset in ``tz`` (seconds), and how `datetime.isoformat` writes each offset.
+class _Offsets:
+    """UTC offsets in one time zone over a span of times, and how `datetime.isoformat` writes them.
 
-    The offset is looked up once per hour the times fall in (a fortnight has
-    about 360); an hour in which it changes (daylight saving time) is looked
-    up per delivery.
+    Looked up once per hour of the span (a fortnight has about 360); in an
+    hour in which the offset changes (daylight saving time) per delivery.
     """
-    seconds = ts_ns // 1_000_000_000
-    suffix_of: dict[int, bytes] = {}
-    if not len(ts_ns):
-        return np.zeros(0, dtype=np.int64), suffix_of
-    hours, index = np.unique(seconds // 3600, return_inverse=True)
+
     CHANGES = -10**9
-    at = np.empty(len(hours), dtype=np.int64)
-    for i, hour in enumerate(hours.tolist()):
-        first = datetime.fromtimestamp(hour * 3600, tz)
-        last = datetime.fromtimestamp(hour * 3600 + 3599, tz)
-        at[i] = int(first.utcoffset().total_seconds()) if first.utcoffset() == last.utcoffset() else CHANGES
-        for moment in (first, last):
-            suffix_of.setdefault(int(moment.utcoffset().total_seconds()), moment.isoformat()[19:].encode())
-    offsets = at[index.reshape(-1)]
-    for i in np.flatnonzero(offsets == CHANGES).tolist():
-        moment = datetime.fromtimestamp(int(seconds[i]), tz)
-        offsets[i] = int(moment.utcoffset().total_seconds())
-        suffix_of.setdefault(int(offsets[i]), moment.isoformat()[19:].encode())
-    return offsets, suffix_of
+
+    def __init__(self, ts_ns: np.ndarray, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.suffix_of: dict[int, bytes] = {}
+        self.first_hour = int(ts_ns.min()) // 3_600_000_000_000 if len(ts_ns) else 0
+        hours = int(ts_ns.max()) // 3_600_000_000_000 - self.first_hour + 1 if len(ts_ns) else 0
+        self.by_hour = np.empty(hours, dtype=np.int64)
+        for i in range(hours):
+            hour = (self.first_hour + i) * 3600
+            first, last = datetime.fromtimestamp(hour, tz), datetime.fromtimestamp(hour + 3599, tz)
+            same = first.utcoffset() == last.utcoffset()
+            self.by_hour[i] = int(first.utcoffset().total_seconds()) if same else self.CHANGES
+            for moment in (first, last):
+                self.suffix_of.setdefault(int(moment.utcoffset().total_seconds()), moment.isoformat()[19:].encode())
+
+    def of(self, ts_ns: np.ndarray) -> np.ndarray:
+        """The offset (seconds) of each time of the span."""
+        offsets = self.by_hour[ts_ns // 3_600_000_000_000 - self.first_hour]
+        for i in np.flatnonzero(offsets == self.CHANGES).tolist():
+            moment = datetime.fromtimestamp(int(ts_ns[i]) // 1_000_000_000, self.tz)
+            offsets[i] = int(moment.utcoffset().total_seconds())
+            self.suffix_of.setdefault(int(offsets[i]), moment.isoformat()[19:].encode())
+        return offsets
 
 
-def _local_times(ts_ns: np.ndarray, offsets: np.ndarray, suffix_of: dict[int, bytes]) -> list[np.ndarray]:
+def _local_times(ts_ns: np.ndarray, zone: _Offsets) -> list[np.ndarray]:
     """``datetime.isoformat()`` of each time at its UTC offset (microseconds when not 0), as pieces
     for `textcols.join_rows`: the civil date and time computed in integers (days to year, month
     and day as in H. Hinnant's ``civil_from_days``)."""
     n = len(ts_ns)
+    offsets = zone.of(ts_ns)
+    suffix_of = zone.suffix_of
     local = ts_ns // 1_000_000_000 + offsets
     micros = (ts_ns % 1_000_000_000) // 1000
     days, clock = np.divmod(local, 86400)
@@ -561,7 +571,7 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
     ids = tc.csv_quoted(cols.id)
     codes = tc.csv_quoted(cols.receipt_code)
     reasons = tc.csv_quoted(cols.reject_reason)
-    offsets, suffix_of = _utc_offsets(cols.ts_ns, pricing.timezone)
+    zone = _Offsets(cols.ts_ns, pricing.timezone)
     for start in range(0, len(cols), rows_per_chunk):
         part = slice(start, min(start + rows_per_chunk, len(cols)))
         n = part.stop - part.start
@@ -576,7 +586,7 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
         price = np.where(earns, shown[combo], b"0")
         quantity = np.where(accepted, cols.liters.text[part], b"0")
         yield tc.join_rows([
-            period, producers[code], people[code], ids[part], codes[part], _local_times(cols.ts_ns[part], offsets[part], suffix_of),
+            period, producers[code], people[code], ids[part], codes[part], _local_times(cols.ts_ns[part], zone),
             cols.liters.text[part], solids, np.where(accepted, true, false), price,
             tc.fixed_text(tc.half_up(value, priced.scale, 2), 2), tc.fixed_text(value, priced.scale),
             parts[0][combo], parts[1][combo], parts[2][combo], parts[3][combo], parts[4][combo],

@@ -1,8 +1,11 @@
 """The hub's index of stored sequence numbers (SQLite in the data folder).
 
 Kept in memory and written once per stored batch, in one transaction, so
-recovery costs the ingest a few statements per batch, not per message. The
-file is derivable: losing it (a hub restored from an old backup) makes the
+recovery costs the ingest a few statements per batch, not per message.
+Several hubs may share the file (`[mqtt] shared_group`, docs/scaling.md):
+each write transaction is taken with BEGIN IMMEDIATE and first reads back
+the streams it touches, so what another hub stored or asked for meanwhile
+is merged, never overwritten. The file is derivable: losing it (a hub restored from an old backup) makes the
 hub ask the stations for their records again, which they re-send unchanged
 and InfluxDB stores on the same points.
 """
@@ -62,7 +65,9 @@ class SeqIndex:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # timeout: hubs sharing the data folder wait for each other's transactions.
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                   timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         # Derivable data: a lost last transaction only means asking again.
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -91,6 +96,32 @@ class SeqIndex:
         for center, station, epoch, online, seen_at in self._db.execute("SELECT * FROM stations"):
             self.stations[(center, station)] = StationState(epoch, bool(online), seen_at)
 
+    def _reload(self, keys: set[StreamKey], stations: set[tuple[str, str]]) -> None:
+        """Read these streams and stations back from the file (inside the
+        write transaction): another hub of the group may have changed them."""
+        db = self._db
+        for key in keys:
+            stream = self.streams[key] = Stream(*key)
+            where = "center=? AND station=? AND epoch=? AND kind=?"
+            stream.stored = [tuple(r) for r in db.execute(
+                f"SELECT lo, hi FROM stored WHERE {where} ORDER BY lo", key)]
+            row = db.execute(f"SELECT announced FROM streams WHERE {where}", key).fetchone()
+            stream.announced = row[0] if row else 0
+            stream.gaps = [Gap(*r) for r in db.execute(
+                f"SELECT lo, hi, since, asked_at, asks FROM gaps WHERE {where} ORDER BY lo", key)]
+        for center, station in stations:
+            row = db.execute("SELECT epoch, online, seen_at FROM stations WHERE center=? AND station=?",
+                             (center, station)).fetchone()
+            if row:
+                self.stations[(center, station)] = StationState(row[0], bool(row[1]), row[2])
+            else:
+                self.stations.pop((center, station), None)
+
+    def _reload_all(self) -> None:
+        """Every stream and station from the file (another hub may have added some)."""
+        self.streams, self.stations = {}, {}
+        self._load()
+
     def epoch_of(self, center: str, station: str) -> str:
         """The epoch a station announces now ("" before its first status with one)."""
         state = self.stations.get((center, station))
@@ -105,73 +136,99 @@ class SeqIndex:
         in arrival order. A record without an epoch (a station from before
         epochs) counts under the epoch its station announces."""
         with self._lock:
-            changed: set[StreamKey] = set()
-            stations_changed: set[tuple[str, str]] = set()
-            for center, station, epoch, online, last_seq, last_tank_seq in statuses:
-                state = self.stations.get((center, station))
-                epoch = epoch or (state.epoch if state else "")
-                self.stations[(center, station)] = StationState(epoch, online, now)
-                stations_changed.add((center, station))
-                for kind, last in (("delivery", last_seq), ("tank", last_tank_seq)):
-                    if not epoch or last is None:
-                        continue
-                    stream = self._stream((center, station, epoch, kind))
-                    if last > stream.announced:
-                        stream.announced = last
-                        changed.add(stream.key)
-            by_stream: dict[StreamKey, list[int]] = {}
-            for center, station, epoch, kind, seq in stored:
-                key = (center, station, epoch or self.epoch_of(center, station), kind)
-                by_stream.setdefault(key, []).append(seq)
-            for key, seqs in by_stream.items():
-                stream = self._stream(key)
-                stream.stored = seqset.add(stream.stored, seqs)
-                changed.add(key)
-            for key in changed:
-                refresh_gaps(self.streams[key], now)
-            if changed or stations_changed:
-                self._save(changed, stations_changed)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._update(stored, statuses, now)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._reload_all()      # memory may hold what was not written
+                raise
+
+    def _update(self, stored, statuses, now: float) -> None:
+        # First what the file says now about these stations and their streams.
+        self._reload(set(), {(c, s) for c, s, *_ in statuses} | {(c, s) for c, s, *_ in stored})
+        status_rows = []
+        for center, station, epoch, online, last_seq, last_tank_seq in statuses:
+            state = self.stations.get((center, station))
+            status_rows.append((center, station, epoch or (state.epoch if state else ""), online,
+                                last_seq, last_tank_seq))
+        by_stream: dict[StreamKey, list[int]] = {}
+        for center, station, epoch, kind, seq in stored:
+            key = (center, station, epoch or self.epoch_of(center, station), kind)
+            by_stream.setdefault(key, []).append(seq)
+        touched = set(by_stream) | {(c, s, e, kind) for c, s, e, *_ in status_rows if e
+                                    for kind in ("delivery", "tank")}
+        self._reload(touched, set())
+        changed: set[StreamKey] = set()
+        stations_changed: set[tuple[str, str]] = set()
+        for center, station, epoch, online, last_seq, last_tank_seq in status_rows:
+            self.stations[(center, station)] = StationState(epoch, online, now)
+            stations_changed.add((center, station))
+            for kind, last in (("delivery", last_seq), ("tank", last_tank_seq)):
+                if not epoch or last is None:
+                    continue
+                stream = self._stream((center, station, epoch, kind))
+                if last > stream.announced:
+                    stream.announced = last
+                    changed.add(stream.key)
+        for key, seqs in by_stream.items():
+            stream = self._stream(key)
+            stream.stored = seqset.add(stream.stored, seqs)
+            changed.add(key)
+        for key in changed:
+            refresh_gaps(self.streams[key], now)
+        if changed or stations_changed:
+            self._save(changed, stations_changed)
 
     def due(self, now: float, settings: Settings) -> list[Request]:
-        """Replay requests due now, for online stations' current epochs."""
+        """Replay requests due now, for online stations' current epochs.
+
+        Read from the file inside the transaction that records the asking,
+        so of the hubs sharing it only one asks for a gap each time."""
         requests: list[Request] = []
         with self._lock:
-            changed = set()
-            for key, stream in self.streams.items():
-                if not stream.gaps or not stream.epoch:
-                    continue
-                state = self.stations.get((stream.center, stream.station))
-                if state is None or not state.online or state.epoch != stream.epoch:
-                    continue
-                ranges = plan(stream, now, settings)
-                if ranges:
-                    changed.add(key)
-                    requests.extend(Request(*key, lo, hi) for lo, hi in ranges)
-            if changed:
-                self._save(changed, set())
+            if not self._db.execute("SELECT 1 FROM gaps LIMIT 1").fetchone():
+                return requests     # nothing missing anywhere: no write transaction
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._reload_all()
+                changed = set()
+                for key, stream in self.streams.items():
+                    if not stream.gaps or not stream.epoch:
+                        continue
+                    state = self.stations.get((stream.center, stream.station))
+                    if state is None or not state.online or state.epoch != stream.epoch:
+                        continue
+                    ranges = plan(stream, now, settings)
+                    if ranges:
+                        changed.add(key)
+                        requests.extend(Request(*key, lo, hi) for lo, hi in ranges)
+                if changed:
+                    self._save(changed, set())
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._reload_all()
+                raise
         return requests
 
     def _save(self, streams: set[StreamKey], stations: set[tuple[str, str]]) -> None:
+        """Write these streams and stations (inside the caller's transaction)."""
         db = self._db
-        db.execute("BEGIN")
-        try:
-            for key in streams:
-                stream = self.streams[key]
-                db.execute("DELETE FROM stored WHERE center=? AND station=? AND epoch=? AND kind=?", key)
-                db.executemany("INSERT INTO stored VALUES (?,?,?,?,?,?)",
-                               [(*key, lo, hi) for lo, hi in stream.stored])
-                db.execute("INSERT OR REPLACE INTO streams VALUES (?,?,?,?,?)", (*key, stream.announced))
-                db.execute("DELETE FROM gaps WHERE center=? AND station=? AND epoch=? AND kind=?", key)
-                db.executemany("INSERT INTO gaps VALUES (?,?,?,?,?,?,?,?,?)",
-                               [(*key, g.lo, g.hi, g.since, g.asked_at, g.asks) for g in stream.gaps])
-            for center, station in stations:
-                state = self.stations[(center, station)]
-                db.execute("INSERT OR REPLACE INTO stations VALUES (?,?,?,?,?)",
-                           (center, station, state.epoch, int(state.online), state.seen_at))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        for key in streams:
+            stream = self.streams[key]
+            db.execute("DELETE FROM stored WHERE center=? AND station=? AND epoch=? AND kind=?", key)
+            db.executemany("INSERT INTO stored VALUES (?,?,?,?,?,?)",
+                           [(*key, lo, hi) for lo, hi in stream.stored])
+            db.execute("INSERT OR REPLACE INTO streams VALUES (?,?,?,?,?)", (*key, stream.announced))
+            db.execute("DELETE FROM gaps WHERE center=? AND station=? AND epoch=? AND kind=?", key)
+            db.executemany("INSERT INTO gaps VALUES (?,?,?,?,?,?,?,?,?)",
+                           [(*key, g.lo, g.hi, g.since, g.asked_at, g.asks) for g in stream.gaps])
+        for center, station in stations:
+            state = self.stations[(center, station)]
+            db.execute("INSERT OR REPLACE INTO stations VALUES (?,?,?,?,?)",
+                       (center, station, state.epoch, int(state.online), state.seen_at))
 
 
 def _iso(seconds: float | None) -> str | None:

@@ -15,7 +15,8 @@ from milk_common.contract.payloads import (AlertsV1, ColdchainV1, DeliveryV1, Hu
                                            registry_payload, shift_payload,
                                            status_payload, tank_payload)
 from milk_common.contract.topics import (HUB_STATUS_SUBSCRIPTION, hub_status_topic, replay_topic,
-                                         HUB_SUBSCRIPTIONS, TOPIC_ROOT, alerts_topic,
+                                         HUB_SUBSCRIPTIONS, SHARED_KINDS, TOPIC_ROOT, alerts_topic,
+                                         hub_subscriptions,
                                          parse_station_topic, registry_topic, station_topic)
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "DeliveryV1",
     "HUB_STATUS_SUBSCRIPTION",
     "HUB_SUBSCRIPTIONS",
+    "SHARED_KINDS",
+    "hub_subscriptions",
     "HubStatusV1",
     "ReplayV1",
     "hub_status_payload",

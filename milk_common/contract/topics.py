@@ -65,6 +65,22 @@ HUB_SUBSCRIPTIONS = tuple(f"{TOPIC_ROOT}/+/+/{kind}" + ("/+" if kind == "tank" e
                           for kind in STATION_KINDS)
 
 
+# The kinds several hubs may share (`$share/{group}/...`, docs/scaling.md):
+# each message needs one hub. Status stays unshared (retained, and Mosquitto
+# sends no retained message to a shared subscription); cold-chain changes
+# stay unshared so the hub running the alerts sees every one.
+SHARED_KINDS = ("delivery", "tank", "shift")
+
+
+def hub_subscriptions(shared_group: str | None = None) -> tuple[str, ...]:
+    """The hub's subscriptions; with a group, the shareable ones as
+    MQTT 5 shared subscriptions `$share/{group}/{filter}`."""
+    if not shared_group:
+        return HUB_SUBSCRIPTIONS
+    return tuple(f"$share/{shared_group}/{sub}" if sub.split("/")[4] in SHARED_KINDS else sub
+                 for sub in HUB_SUBSCRIPTIONS)
+
+
 def parse_station_topic(topic: str) -> StationTopic | None:
     """The parts of a station topic, or None for anything else (a tank topic
     needs its tank level; no other kind has one)."""

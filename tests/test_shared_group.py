@@ -1,0 +1,128 @@
+"""Two `milk-hub ingest` processes sharing one subscription (`[mqtt] shared_group`):
+each delivery reaches one of them and is stored once, both take part, and
+the chain check still sees across them (docs/scaling.md)."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.store.influx import InfluxV1
+from milk_common.contract import hub_subscriptions
+from milk_common.integrity import GENESIS, seal
+
+from .conftest import REPO, wait_until, write_hub_config
+from .test_pipeline import make_records
+
+pytestmark = pytest.mark.servers
+LIMA = ZoneInfo("America/Lima")
+KEY = bytes.fromhex("b2" * 32)
+
+
+def test_shared_subscriptions_only_for_the_shared_kinds():
+    subs = hub_subscriptions("g1")
+    assert "$share/g1/milk/v1/+/+/delivery" in subs
+    assert "$share/g1/milk/v1/+/+/tank/+" in subs
+    # Retained status never reaches a shared subscription (Mosquitto), and the
+    # alert engine's hub must see every cold-chain change.
+    assert "milk/v1/+/+/status" in subs and "milk/v1/+/+/coldchain" in subs
+    assert hub_subscriptions(None) == hub_subscriptions("")
+    assert not any(s.startswith("$share") for s in hub_subscriptions(None))
+
+
+def sealed_chain(records, start_seq=1, prev=GENESIS):
+    out = []
+    for i, r in enumerate(records):
+        record = seal({"schema": "delivery/1", "id": f"d{start_seq + i:05d}", "seq": start_seq + i,
+                       "kind": "delivery", "refers_to": None, **r}, prev, KEY)
+        prev = record["hash"]
+        out.append(record)
+    return out
+
+
+def status_of(data: Path, client_id: str) -> dict:
+    try:
+        return json.loads((data / f"ingest-status-{client_id}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.fixture
+def two_hubs(servers, tmp_path, unique):
+    """Two hubs, one config and one data folder, each with its own client id."""
+    config = write_hub_config(tmp_path / "hub.toml", mqtt_port=servers.mqtt_port,
+                              influx_url=servers.influxdb.url, database=unique,
+                              client_id=f"hub-{unique}", data_dir=tmp_path / "hub-data",
+                              batch_size=40)
+    text = config.read_text()
+    config.write_text(text.replace(f'client_id = "hub-{unique}"\n',
+                                   f'client_id = "hub-{unique}"\nshared_group = "g{unique}"\n'
+                                   f'receive_maximum = 80\n', 1))
+    ids = [f"hub-{unique}-1", f"hub-{unique}-2"]
+    procs = []
+    for client_id in ids:
+        log = open(tmp_path / f"{client_id}.log", "ab")
+        procs.append(subprocess.Popen([sys.executable, "-m", "hub", "ingest", "--config", str(config),
+                                       "--client-id", client_id], stdout=log, stderr=log, cwd=REPO))
+    data = tmp_path / "hub-data"
+    try:
+        for client_id in ids:
+            wait_until(lambda: status_of(data, client_id).get("connected"), message=f"{client_id} connected")
+        yield data, ids
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(20)
+
+
+def test_two_hubs_store_each_delivery_once_and_keep_the_chain(servers, two_hubs, unique):
+    data, ids = two_hubs
+    n, removed = 240, 120
+    start = datetime(2026, 11, 5, 6, 0, tzinfo=LIMA)
+    chain = sealed_chain(list(make_records(n, center=unique, station="s1", start=start)))
+    # Record `removed` taken out at the station and another one sealed in its
+    # place (the key at hand): it follows its predecessor, but its successor,
+    # sealed before, does not follow it.
+    replacement = seal({**chain[removed - 1], "id": "forged", "ts": (start + timedelta(
+        minutes=removed - 1, seconds=30)).isoformat(), "liters": 99.0},
+        chain[removed - 2]["hash"], KEY)
+    sent = chain[:removed - 1] + chain[removed:]
+    client = servers.mqtt_client(servers.provision_station(unique, "s1", key=KEY))
+    client.connect("127.0.0.1", servers.mqtt_port)
+    client.loop_start()
+    topic = f"milk/v1/{unique}/s1/delivery"
+    try:
+        for p in [client.publish(topic, json.dumps(r), qos=1) for r in sent]:
+            p.wait_for_publish(10)
+        influx = InfluxV1(servers.influxdb.url, unique)
+
+        def ids_stored() -> list[str]:
+            return [row["id"] for row in influx.query("SELECT id FROM delivery")]
+        wait_until(lambda: len(ids_stored()) == n - 1, timeout_s=60, message="all stored")
+        client.publish(topic, json.dumps(replacement), qos=1).wait_for_publish(10)
+        wait_until(lambda: len(ids_stored()) == n, timeout_s=30, message="replacement stored")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    stored_ids = ids_stored()
+    assert sorted(stored_ids) == sorted([r["id"] for r in sent] + ["forged"])   # each once
+    # Each message went to one hub only, and both took part.
+    wait_until(lambda: sum(status_of(data, c).get("stored_messages", 0) for c in ids) == n,
+               message="status files count every message once")
+    per_hub = [status_of(data, c)["stored_messages"] for c in ids]
+    assert sum(per_hub) == n and min(per_hub) > 0, per_hub
+    assert all(status_of(data, c)["dead_letters"] == 0 for c in ids)
+
+    def findings():
+        path = data / "integrity.jsonl"
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    wait_until(lambda: any(f["problem"] == "chain" for f in findings()), message="chain break found")
+    assert {(f["seq"], f["problem"]) for f in findings()} == {(removed, "chain")}
+    # The recovery index, shared too, saw every sequence number from either hub.
+    from hub.recovery.index import gap_report
+    wait_until(lambda: [r for r in gap_report(data / "recovery.sqlite3") if r["station"] == "s1"] == [],
+               message="no gap left in the shared recovery index")
