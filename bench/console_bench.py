@@ -29,9 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from collector_station.instruments.simulate import SimulatedBench  # noqa: E402
-from devtools.browser import chromium  # noqa: E402
-from devtools.servers import free_port  # noqa: E402
+from collector_station.instruments.simulate import SimulatedBench
+from devtools.browser import chromium
+from devtools.servers import free_port
 
 OBSERVER = """() => {
   const el = document.querySelector("[data-testid='weight']");

@@ -146,8 +146,18 @@ def phase(name: str, csv_path: str, url: str, database: str, out_dir: str) -> di
         result = {"producers": len(fortnight.rows), "deliveries": fortnight.total.deliveries,
                   "gross": str(fortnight.total.gross)}
     timings["total_s"] = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"phase": name, **result, **{k: round(v, 2) for k, v in timings.items()}, "peak_mb": round(peak_mb)}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    timings["cpu_s"] = usage.ru_utime + usage.ru_stime  # this process's CPU (the imports included)
+    return {"phase": name, **result, **{k: round(v, 2) for k, v in timings.items()},
+            "peak_mb": round(usage.ru_maxrss / 1024)}
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _load() -> str:
@@ -198,8 +208,10 @@ def main() -> int:
             timed = ["raw", "raw_csv", "influx"] * args.repeat
             phases = timed + ["csv"] + (["reference"] if args.reference else []) + (["records"] if args.before else [])
             results: dict[str, list[dict]] = {}
+            server = int(influxdb.pidfile.read_text().split()[0])
             for name in phases:
                 load = _load()
+                server_cpu = _cpu_s(server)
                 proc = subprocess.run(
                     [sys.executable, __file__, "--phase", name, "--csv", str(csv_path), "--url", influxdb.url,
                      "--database", args.database, "--dir", tmp], capture_output=True, text=True, timeout=1800)
@@ -207,14 +219,17 @@ def main() -> int:
                     print(proc.stderr, file=sys.stderr)
                     return 1
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
+                result["influxd_cpu_s"] = round(_cpu_s(server) - server_cpu, 2)  # the server's share
                 result["load"] = load
                 results.setdefault(name, []).append(result)
                 print(json.dumps(result), flush=True)
             median = {name: statistics.median(r["total_s"] for r in runs) for name, runs in results.items()}
+            cpu = {name: statistics.median(r["cpu_s"] for r in runs) for name, runs in results.items()}
             print(json.dumps({"phase": "summary", "runs": args.repeat,
                               **{f"{name}_s": round(value, 2) for name, value in median.items()},
                               "influx_over_raw": round(median["influx"] / median["raw"], 2),
                               "influx_over_raw_csv": round(median["influx"] / median["raw_csv"], 2),
+                              "cpu_influx_over_raw": round(cpu["influx"] / cpu["raw"], 2),
                               "influx_peak_mb": max(r["peak_mb"] for r in results["influx"])}), flush=True)
             texts = {p: (tmp_path / f"statements-{p}.csv").read_text() for p in results if not p.startswith("raw")}
             same = len(set(texts.values())) == 1

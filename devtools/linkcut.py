@@ -62,7 +62,7 @@ class LinkRelay:
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             if not self._up.is_set():
                 client.close()

@@ -79,12 +79,12 @@ class Bench:
 
     def can(self, kg: float, density: float = 1.031, temp_c: float = 15.0) -> None:
         self.sim.scale.place(kg)
-        wait_until(lambda: self.station.scale.state == "stable", 5, 0.02, "stable weight")
+        wait_until(lambda: self.station.scale.state == "stable", 10, 0.02, "stable weight")
         self.sim.densimeter.measure(density, temp_c)
 
     def lift(self) -> None:
         self.sim.scale.remove()
-        wait_until(lambda: self.station.scale.state == "empty", 5, 0.02, "empty scale")
+        wait_until(lambda: self.station.scale.state == "empty", 10, 0.02, "empty scale")
 
     def records(self) -> list[dict]:
         return self.station.outbox.deliveries()
@@ -101,7 +101,7 @@ def bench(tmp_path, servers, unique):
 def page(browser, bench):
     context = browser.new_context(viewport={"width": 800, "height": 480}, locale="es-PE")
     p = context.new_page()
-    p.set_default_timeout(10_000)
+    p.set_default_timeout(20_000)
     p.goto(bench.console.url)
     yield p
     context.close()
@@ -115,13 +115,13 @@ def text_of(page, name) -> str:
     return tid(page, name).inner_text().strip()
 
 
-def wait_text(page, name, expected: str, timeout_ms: int = 10_000) -> None:
+def wait_text(page, name, expected: str, timeout_ms: int = 20_000) -> None:
     page.wait_for_function(
         "([n, t]) => { const e = document.querySelector(`[data-testid='${n}']`);"
         " return e && e.textContent.trim() === t; }", arg=[name, expected], timeout=timeout_ms)
 
 
-def wait_attr(page, name, attr, expected: str, timeout_ms: int = 10_000) -> None:
+def wait_attr(page, name, attr, expected: str, timeout_ms: int = 20_000) -> None:
     page.wait_for_function(
         "([n, a, v]) => { const e = document.querySelector(`[data-testid='${n}']`);"
         " return e && e.getAttribute(a) === v; }", arg=[name, attr, expected], timeout=timeout_ms)
@@ -222,6 +222,7 @@ def test_confirmation_is_frozen_and_replaced_before_accept(page, bench):
     assert stale["ok"] is False and bench.records() == []
     # A new analysis replaces it too.
     from decimal import Decimal
+
     from collector_station.intake.quality import assess
     bench.sim.densimeter.measure(1.0290, 16.0)
     wait_text(page, "confirm-solids", f"{assess(Decimal('1.0290'), Decimal('16.0')).solids_pct_2dp:.2f}")
@@ -431,10 +432,14 @@ def test_tank_break_turns_its_tile_red(tmp_path, servers, unique, browser):
 
 # -- the technician's screen ----------------------------------------------------------
 def test_technician_calibrates_the_bridge_scale_behind_the_pin(tmp_path, browser):
-    from collector_station.instruments import calibration as cal
-    from collector_station.instruments.protocols.bridge import SIM_COUNTS_PER_KG, SIM_OFFSET_COUNTS
-    from collector_station.supervisor import store_pin
     from decimal import Decimal
+
+    from collector_station.instruments import calibration as cal
+    from collector_station.instruments.protocols.bridge import (
+        SIM_COUNTS_PER_KG,
+        SIM_OFFSET_COUNTS,
+    )
+    from collector_station.supervisor import store_pin
     sim = SimulatedBench(tmp_path / "bench", seed=9, frame_interval_s=0.02, settle_s=0.2,
                          scale_format="bridge").start()
     text = sim.station_config_text(center="c1", station="s1", mqtt_port=1,

@@ -17,8 +17,8 @@ from decimal import Decimal
 import pytest
 
 from collector_station.console import view as v
-from collector_station.intake.flow import match_producer_number
 from collector_station.instruments.simulate import SimulatedBench
+from collector_station.intake.flow import match_producer_number
 from collector_station.supervisor import LOCK_S, PIN_FILE, SupervisorPin, store_pin
 from devtools.servers import REPO, free_port
 
@@ -103,7 +103,7 @@ def test_numbers_and_words():
     assert v.link_view("en", False, 3)["words"].startswith("offline: 3 deliveries")
     fault = v.weight_view("es", "fault", None, "overload")
     assert fault == {"kg": "-", "stable": False, "state": "fault", "words": "falla: sobrecarga", "fault": True}
-    assert v.weight_view("es", "disconnected", Decimal("20"))["kg"] == "-"
+    assert v.weight_view("es", "disconnected", Decimal(20))["kg"] == "-"
     assert v.weight_view("es", "stable", Decimal("20.6"))["kg"] == "20.60"
     assert v.weight_view("es", "empty", Decimal("-0.3"))["words"] == "vacía"
 
@@ -161,7 +161,7 @@ def test_run_serves_the_console_and_the_keypad_together(tmp_path):
         assert err.value.code == 403
     finally:
         proc.terminate()
-        out, err_text = proc.communicate(timeout=30)
+        _out, err_text = proc.communicate(timeout=30)
     assert proc.returncode == 0, err_text
     assert "Consola del operador en http://127.0.0.1:" in err_text
     assert "Traceback" not in err_text
@@ -173,7 +173,7 @@ def test_run_refuses_a_console_port_in_use(tmp_path):
         busy.listen(1)
         port = busy.getsockname()[1]
         proc = run_station(station_toml(tmp_path), "--console-port", str(port))
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().splitlines()[-1].startswith("collector-station: [console] 127.0.0.1:")
     assert "Traceback" not in err

@@ -126,3 +126,16 @@ def test_two_hubs_store_each_delivery_once_and_keep_the_chain(servers, two_hubs,
     from hub.recovery.index import gap_report
     wait_until(lambda: [r for r in gap_report(data / "recovery.sqlite3") if r["station"] == "s1"] == [],
                message="no gap left in the shared recovery index")
+
+
+def test_the_dashboard_sums_the_group_status_files(tmp_path):
+    from hub.web.queries import ingest_status
+    assert ingest_status(tmp_path) is None
+    (tmp_path / "ingest-status-hub-1.json").write_text(json.dumps(
+        {"connected": False, "stored_messages": 5, "backlog": 1, "last_error": None, "last_error_at": None}))
+    (tmp_path / "ingest-status-hub-2.json").write_text(json.dumps(
+        {"connected": True, "stored_messages": 7, "backlog": 0, "last_error": "boom",
+         "last_error_at": "2026-11-27T10:00:00+00:00"}))
+    total = ingest_status(tmp_path)
+    assert total["connected"] is True and total["stored_messages"] == 12 and total["backlog"] == 1
+    assert total["last_error"] == "boom"

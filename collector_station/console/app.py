@@ -31,7 +31,7 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -100,7 +100,7 @@ def create_app(live: ConsoleLive) -> Starlette:
                 while not live.closed.is_set():
                     try:
                         await asyncio.wait_for(sub.event.wait(), REFRESH_S)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                     sub.event.clear()
                     dirty, sub.dirty = sub.dirty, set()

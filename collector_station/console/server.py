@@ -46,7 +46,7 @@ class ConsoleServer:
         host = "127.0.0.1" if self.bind in ("0.0.0.0", "") else self.bind
         return f"http://{host}:{self.port}/"
 
-    def start(self, timeout_s: float = 10.0) -> "ConsoleServer":
+    def start(self, timeout_s: float = 10.0) -> ConsoleServer:
         self._thread = threading.Thread(target=self._server.run, name="console", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s

@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from milk_common.i18n import has_text, translate
-
 from collector_station.intake.flow import OPERATOR_REJECT_REASONS  # noqa: F401  (the page's reason buttons)
+from milk_common.i18n import has_text, translate
 
 DOMAIN = "console"
 NONE = "-"

@@ -214,9 +214,27 @@ def integrity_findings(data_dir: Path, limit: int = 50) -> list[dict]:
 
 
 def ingest_status(data_dir: Path) -> dict | None:
-    """The running ingest's own status file (connected, backlog, dead letters)."""
-    path = data_dir / "ingest-status.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    """The running ingest's own status file (connected, backlog, dead letters);
+    for hubs sharing a subscription (docs/scaling.md), their files summed."""
+    paths = [data_dir / "ingest-status.json"]
+    if not paths[0].exists():
+        paths = sorted(data_dir.glob("ingest-status-*.json"))
+    statuses = []
+    for path in paths:
+        try:
+            statuses.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    if len(statuses) <= 1:
+        return statuses[0] if statuses else None
+    total = dict(statuses[0])
+    for status in statuses[1:]:
+        for key, value in status.items():
+            if isinstance(value, bool):
+                total[key] = total.get(key) or value        # connected: any hub
+            elif isinstance(value, (int, float)) and isinstance(total.get(key), (int, float)):
+                total[key] += value
+            elif key.startswith("last_error") and value and (status.get("last_error_at") or "") > \
+                    (total.get("last_error_at") or ""):
+                total[key] = value
+    return total
