@@ -10,23 +10,19 @@ keypad); a restart clears it, which needs physical access anyway.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from milk_common.secret_files import hash_secret, secret_matches, write_private
+
 PIN_FILE = "supervisor-pin.json"
 MIN_DIGITS, MAX_DIGITS = 4, 12
 MAX_FAILURES = 3
 LOCK_S = 60.0
-# scrypt's cost: about 50 ms on a Pi 4, under 16 MB of memory.
-SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 
 class PinError(ValueError):
@@ -37,28 +33,15 @@ def valid_pin(pin: str) -> bool:
     return pin.isdigit() and MIN_DIGITS <= len(pin) <= MAX_DIGITS
 
 
-def hash_pin(pin: str, salt: bytes, n: int, r: int, p: int) -> str:
-    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, dklen=32).hex()
-
-
 def store_pin(data_dir: str | Path, pin: str) -> Path:
     """Hash `pin` with a new salt into data_dir; returns the file written."""
     if not valid_pin(pin):
         raise PinError(f"the PIN must be {MIN_DIGITS} to {MAX_DIGITS} digits")
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_bytes(16)
-    record = {"scheme": "scrypt", **SCRYPT, "salt": salt.hex(),
-              "hash": hash_pin(pin, salt, **SCRYPT),
-              "set_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record = {**hash_secret(pin), "set_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     path = folder / PIN_FILE
-    tmp = folder / f".{PIN_FILE}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(record, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_private(path, json.dumps(record))
     return path
 
 
@@ -91,9 +74,7 @@ class SupervisorPin:
         return self.path.exists()
 
     def _matches(self, pin: str) -> bool:
-        record = json.loads(self.path.read_text())
-        expected = hash_pin(pin, bytes.fromhex(record["salt"]), record["n"], record["r"], record["p"])
-        return hmac.compare_digest(expected, record["hash"])
+        return secret_matches(pin, json.loads(self.path.read_text()))
 
     def check(self, pin: str) -> PinCheck:
         with self._lock:

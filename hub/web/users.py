@@ -8,20 +8,16 @@ failed logins from one address make it wait (`LoginThrottle`).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import os
 import re
 import secrets
 import threading
 import time
 from pathlib import Path
 
+from milk_common.secret_files import hash_secret, secret_matches, write_private
+
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-# scrypt cost: n=2**14, r=8 uses 16 MiB and about 50 ms per check on a Pi 4,
-# cheap for one login, costly for a guesser with a stolen file.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
 
 
@@ -35,31 +31,8 @@ class UsersError(ValueError):
         self.values = values
 
 
-def hash_password(password: str, salt: bytes | None = None, n: int = SCRYPT_N, r: int = SCRYPT_R,
-                  p: int = SCRYPT_P) -> dict:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32,
-                            maxmem=64 * 1024 * 1024)
-    return {"scheme": "scrypt", "n": n, "r": r, "p": p, "salt": salt.hex(), "hash": digest.hex()}
-
-
-def password_ok(password: str, stored: dict) -> bool:
-    if stored.get("scheme") != "scrypt":
-        return False
-    again = hash_password(password, bytes.fromhex(stored["salt"]), stored["n"], stored["r"], stored["p"])
-    return hmac.compare_digest(again["hash"], stored["hash"])
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, replacing it in one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+# One format with the station's supervisor PIN (milk_common/secret_files.py).
+hash_password, password_ok, _write_private = hash_secret, secret_matches, write_private
 
 
 class Users:
