@@ -316,7 +316,7 @@ def main() -> int:
                      + (["batched", "single"] if with_nodered else [])
                      if not args.only or k in args.only]
             for kind in kinds:
-                database = f"b{run}{kind[:3]}"
+                database = f"b{run}{kind[:3]}{kind[-1] if kind == 'hubs2' else ''}"
                 work = Path(tempfile.mkdtemp(prefix=f"{database}-", dir=run_dir))
                 consumer = (HubConsumer(work, servers, database, hubs=2 if kind == "hubs2" else 1)
                             if kind.startswith("hub")

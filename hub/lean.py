@@ -113,4 +113,5 @@ def write_csv_only(out_dir: Path, fortnight, lean, lang: str, names: Mapping[str
         lines = lines_csv_chunks(fortnight, lean[5], lean[6], names)
     else:
         lines = [lines_csv_text(fortnight, names).encode("utf-8")]
-    write_csv_outputs(out_dir, fortnight, lines, lang=lang, names=names, warnings=warnings, extra_files=extra)
+    write_csv_outputs(out_dir, fortnight, lines, lang=lang, names=names, warnings=warnings, extra_files=extra,
+                      priced=lean[6] if lean is not None else None)

@@ -20,6 +20,8 @@ from hub.payments.columnar import (
     columns_from_deliveries,
     compute_columns,
     lines_csv_chunks,
+    statements_csv_bytes,
+    table_text,
 )
 from hub.payments.explain import lines_csv_text
 from hub.payments.fast import compute_fortnight_fast
@@ -67,7 +69,7 @@ def test_columns_equal_the_vectorised_engine_on_random_fortnights(seed):
         deliveries = _vary(rng, random_deliveries(rng, rng.randint(0, 250), rng.randint(1, 25)))
         advances = [Advance(d.producer, "feed", Decimal("30.25"), 2, NOV_1) for d in deliveries[:2]]
         advances.append(Advance("p9999", "other", Decimal("5.00"), 1, NOV_1))
-        names = {d.producer: f"Name, {i}" for i, d in enumerate(deliveries[::3])} if seed % 2 else None
+        names = {d.producer: f"Ñuñoa, {i}" for i, d in enumerate(deliveries[::3])} if seed % 2 else None
         known = set(names) if names is not None else None
         columns = columns_from_deliveries(deliveries, NOV_1, pricing.timezone)
         if table.get("scheme") == "per_kg_solids":
@@ -79,7 +81,9 @@ def test_columns_equal_the_vectorised_engine_on_random_fortnights(seed):
         assert _row_values(fortnight) == _row_values(expected), name
         assert fortnight.outside_period == expected.outside_period
         assert statements_csv_text(fortnight, names) == statements_csv_text(expected, names)
-        assert render_table(fortnight, "es", names) == render_table(expected, "es", names)
+        assert statements_csv_bytes(fortnight, priced, names).decode() == statements_csv_text(expected, names)
+        for lang in ("es", "en"):
+            assert table_text(fortnight, priced, lang, names) == render_table(expected, lang, names)
         lines = b"".join(lines_csv_chunks(fortnight, columns, priced, names, rows_per_chunk=rng.randint(1, 60)))
         assert lines.decode() == lines_csv_text(expected, names), name
         words = [f.words("es") for f in check_columns(fortnight, columns, priced, advances, known)]

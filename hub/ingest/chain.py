@@ -34,6 +34,13 @@ def _known(db: sqlite3.Connection, key: ChainKey, seqs: set[int]) -> dict[int, t
     """The links already stored for these seqs of one chain: seq -> (hash, prev_hash)."""
     found: dict[int, tuple[str, str]] = {}
     wanted = sorted(seqs)
+    if wanted and wanted[-1] - wanted[0] < 2 * len(wanted):     # a run of seqs: one range scan
+        for seq, digest, prev in db.execute(
+                "SELECT seq, hash, prev_hash FROM links WHERE center=? AND station=? AND epoch=? "
+                "AND seq BETWEEN ? AND ?", (*key, wanted[0], wanted[-1])):
+            if seq in seqs:
+                found[seq] = (digest, prev)
+        return found
     for start in range(0, len(wanted), _CHUNK):
         part = wanted[start:start + _CHUNK]
         marks = ",".join("?" * len(part))

@@ -29,6 +29,7 @@ import logging
 import os
 import queue
 import sqlite3
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class IngestStats:
     received: int = 0
     stored_messages: int = 0
     stored_points: int = 0
+    stored_deliveries: int = 0     # of stored_messages, those on delivery topics
     dead_letters: int = 0
     integrity_alerts: int = 0
     write_failures: int = 0
@@ -82,25 +84,63 @@ class IngestStats:
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
+_PUBACK = 0x40
+_PUBACK_HEAD = struct.Struct("!BBH")      # type, remaining length 2, packet id (MQTT 3.1.1 and 5)
+
+
 class _Client(mqtt.Client):
-    """paho's client, reading every packet already received before the next
-    select(). paho reads one packet per loop turn when none of its own
-    publishes are in flight, so a backlog cost a select() (and, over TLS, a
-    pending() check) per message: about a third of the hub's MQTT time."""
+    """paho's client, reading the socket in large chunks.
+
+    paho reads each packet with several small recv() calls (the type byte,
+    the length bytes, the rest) and one packet per select() while none of
+    its own publishes are in flight. Every recv() gives up the interpreter
+    lock and must win it back from the thread checking batches, so at a few
+    thousand messages a second the MQTT thread spent most of its time
+    waiting for the lock (measured with py-spy). Here one recv() of up to
+    64 KiB serves many packets, and every packet already received is read
+    before the next select(). Both override internals of paho 2.x; with
+    another paho they step aside."""
+
+    _CHUNK = 65536
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if getattr(self, "_chunk_sock", None) is not self._sock:    # a new connection
+            self._chunk, self._chunk_pos, self._chunk_sock = b"", 0, self._sock
+        if self._chunk_pos >= len(self._chunk):
+            data = super()._sock_recv(self._CHUNK)    # BlockingIOError when nothing is there
+            if not data:
+                return data                            # the broker closed the connection
+            self._chunk, self._chunk_pos = data, 0
+        out = self._chunk[self._chunk_pos:self._chunk_pos + bufsize]
+        self._chunk_pos += len(out)
+        return out
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK these QoS 1 messages in one write: paho's `ack()` queues each
+        PUBACK on its own (a wake-up of the network thread and, over TLS, a
+        record and a send() per message). The packets are exactly paho's."""
+        queue = getattr(self, "_packet_queue", None)
+        if queue is None:
+            for mid in mids:
+                self.ack(mid, 1)
+            return
+        queue(_PUBACK, b"".join([_PUBACK_HEAD.pack(_PUBACK, 2, mid) for mid in mids]), 0, 1)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         read, handle = getattr(self, "_packet_read", None), getattr(self, "_loop_rc_handle", None)
         if read is None or handle is None:     # another paho inside: its own way
             return super().loop_read(max_packets)
-        for _ in range(256):
+        # Until the socket has nothing more: select() cannot see what waits in _chunk.
+        while True:
             if self._sock is None:
                 return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
             rc = read()
             if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
-                break
+                if getattr(self, "_chunk_pos", 0) < len(getattr(self, "_chunk", b"")):
+                    continue        # paho pausing inside a huge packet: the rest is here
+                return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
             if rc > 0:
                 return handle(rc)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 def _topic_safe(name: str) -> str:
@@ -202,10 +242,16 @@ class Ingest:
 
     def _ack(self, messages: list[Received]) -> None:
         client = self._client
+        # A message from an earlier connection is not acked here: the
+        # broker sends it again on this one, and that copy is acked.
+        if not self.stats.connected:
+            return
+        generation = self.generation
+        mids = [msg.mid for msg in messages if msg.qos == 1 and msg.generation == generation]
+        if mids:
+            client.ack_many(mids)
         for msg in messages:
-            # A message from an earlier connection is not acked here: the
-            # broker sends it again on this one, and that copy is acked.
-            if msg.qos > 0 and msg.generation == self.generation and self.stats.connected:
+            if msg.qos == 2 and msg.generation == generation:
                 client.ack(msg.mid, msg.qos)
 
     # -- the loop ---------------------------------------------------------
@@ -460,6 +506,7 @@ class Ingest:
     def _count_stored(self, good: list[tuple[Received, list[str]]]) -> None:
         self.stats.stored_messages += len(good)
         self.stats.stored_points += sum(len(lines) for _, lines in good)
+        self.stats.stored_deliveries += sum(1 for msg, _ in good if msg.topic.endswith("/delivery"))
 
     def _error(self, message: str) -> None:
         self.stats.last_error = message

@@ -26,7 +26,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -48,7 +48,7 @@ from hub.payments.errors import PaymentsError, Text, reason_of
 from hub.payments.explain import LINE_COLUMNS, price_parts
 from hub.payments.fast import _places, can_vectorise
 from hub.payments.format import format_date
-from hub.payments.money import EXACT, ZERO
+from hub.payments.money import EXACT, ZERO, round_half_up
 from hub.payments.periods import Period
 from hub.payments.pricing import Pricing, chilled_bonus, priced_measures, shown_rate
 from hub.payments.records import Delivery
@@ -128,7 +128,7 @@ def build_columns(columns: dict[str, np.ndarray], outside_period: int = 0) -> De
     ``accepted`` (bool). The dict is emptied as each column is sorted, so
     that a basin's columns are held once, not twice.
     """
-    if len(columns["producer"]) and not (tc.lengths(columns["liters"]) > 0).all():
+    if len(columns["liters"]) and not (tc.lengths(columns["liters"]) > 0).all():
         raise NotColumnar("a delivery without litres")
     names, code = _unique_texts(columns.pop("producer"))
     ts_ns = columns.pop("ts_ns")
@@ -231,6 +231,10 @@ class PricedColumns:
     combo_shown: list[Decimal]  # the rate printed on the line (chilled bonus included per litre)
     solids_h: np.ndarray  # TS as priced, in hundredths (0 when absent)
     chilled: np.ndarray
+    # Per statement row (the fortnight's rows, then TOTAL) the integers statements.csv prints:
+    # deliveries, rejected, then litres, average TS (-1: none), gross, fees, deductions,
+    # carried over and net in hundredths. Set by `compute_columns` (None when int64 cannot hold them).
+    row_ints: np.ndarray | None = None
 
 
 def _half_up_2(column: DecimalColumn) -> np.ndarray:
@@ -405,6 +409,7 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
     with localcontext(EXACT):
         charges, balances, _, producers = producers_and_dues(names, advances, period, carried_in, ())
         rows: list[ProducerRow] = []
+        row_ints: list[tuple[int, ...]] = []
         total_solids = 0
         for producer in producers:
             code = code_of.get(producer)
@@ -417,15 +422,35 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
                 n, r = counts[code], rejected[code]
                 total_solids += solids_sums[code]
             if code is not None and producer not in charges and producer not in balances:
-                rows.append(_plain_row(producer, n, r, value_sums[code], priced.scale, liter_sums[code],
-                                       liter_places, solids_sums[code], pricing.contribution_per_liter))
+                row, ints = _plain_row(producer, n, r, value_sums[code], priced.scale, liter_sums[code],
+                                       liter_places, solids_sums[code], pricing.contribution_per_liter)
+                rows.append(row)
+                row_ints.append(ints)
                 continue
             rows.append(settle_producer(
                 producer, deliveries=n, rejected=r, liters_exact=liters_exact, solids_liters=solids_liters,
                 value_exact=value_exact, contribution_per_liter=pricing.contribution_per_liter,
                 charges=charges.get(producer, []), carried_in=balances.get(producer, ZERO)))
+            row_ints.append(_printed_ints(rows[-1]))
         total = total_row(rows, Decimal(total_solids).scaleb(-liter_places - 2))
+        row_ints.append(_printed_ints(total))
+    try:
+        printed = np.array(row_ints, dtype=np.int64)
+    except OverflowError:  # amounts int64 cannot hold: the Decimal writers print them
+        printed = None
+    priced = replace(priced, row_ints=printed)
     return Fortnight(period, pricing, tuple(rows), total, cols.outside_period), priced
+
+
+def _cents(value: Decimal) -> int:
+    """An amount as printed (half-up to the cent), in cents."""
+    return int(round_half_up(value).scaleb(2))
+
+
+def _printed_ints(row: ProducerRow) -> tuple[int, ...]:
+    average = -1 if row.avg_solids_pct is None else _cents(row.avg_solids_pct)
+    return (row.deliveries, row.rejected, _cents(row.liters_exact), average, _cents(row.gross), _cents(row.fees),
+            _cents(row.deductions), _cents(row.carried_over), _cents(row.net))
 
 
 def _half_up_int(ints: int, scale: int, places: int = 2) -> int:
@@ -438,21 +463,25 @@ def _half_up_int(ints: int, scale: int, places: int = 2) -> int:
 
 
 def _plain_row(producer: str, deliveries: int, rejected: int, value: int, scale: int, liters: int,
-               liter_places: int, solids_liters: int, contribution: Decimal) -> ProducerRow:
+               liter_places: int, solids_liters: int, contribution: Decimal) -> tuple[ProducerRow, tuple[int, ...]]:
     """`engine.settle_producer` for a producer with nothing due (no advance, no balance, no
-    adjustment), in integers: gross and fees to the cent, no deductions, net = gross − fees."""
+    adjustment), in integers: gross and fees to the cent, no deductions, net = gross − fees;
+    with the integers the row prints (see `PricedColumns.row_ints`)."""
     gross = _half_up_int(value, scale)
     contribution_places = _places([contribution])
     fees = min(_half_up_int(liters * int(contribution.scaleb(contribution_places)),
                             liter_places + contribution_places), gross)
-    average = None
+    average = -1
     if liters > 0:  # mean_half_up(Σ litres × TS, Σ litres) to hundredths
-        average = Decimal((2 * solids_liters + liters) // (2 * liters)).scaleb(-2)
-    return ProducerRow(
+        average = (2 * solids_liters + liters) // (2 * liters)
+    row = ProducerRow(
         producer=producer, deliveries=deliveries, rejected=rejected,
-        liters_exact=Decimal(liters).scaleb(-liter_places), avg_solids_pct=average,
+        liters_exact=Decimal(liters).scaleb(-liter_places),
+        avg_solids_pct=None if average < 0 else Decimal(average).scaleb(-2),
         gross=Decimal(gross).scaleb(-2), fees=Decimal(fees).scaleb(-2), deductions=ZERO, carried_over=ZERO,
         net=Decimal(gross - fees).scaleb(-2), carried_in=ZERO, due=ZERO)
+    printed = (deliveries, rejected, _half_up_int(liters, liter_places), average, gross, fees, 0, 0, gross - fees)
+    return row, printed
 
 
 # -- lines.csv ----------------------------------------------------------------------------------
@@ -581,7 +610,7 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
         value = priced.value[part]
         liters = cols.liters.ints[part]
         solids_present = cols.solids.present[part]
-        solids = [np.where(solids_present, piece, b"") for piece in tc.fixed_text(priced.solids_h[part], 2)]
+        solids = tc.fixed_text(priced.solids_h[part], 2) * solids_present[:, None]  # empty when no TS
         earns = accepted & (value != 0) & (liters != 0)
         price = np.where(earns, shown[combo], b"0")
         quantity = np.where(accepted, cols.liters.text[part], b"0")
@@ -592,6 +621,73 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
             parts[0][combo], parts[1][combo], parts[2][combo], parts[3][combo], parts[4][combo],
             quantity, parts[5][combo], cols.temp.text[part], reasons[part], empty,
         ], n)
+
+
+# -- statements.csv and the console table ---------------------------------------------------------
+
+def _row_cells(fortnight: Fortnight, priced: PricedColumns) -> tuple[list[str], list[np.ndarray]]:
+    """The statement rows' producers (TOTAL last) and their printed cells, one matrix per column."""
+    ints = priced.row_ints
+    producers = [row.producer for row in fortnight.rows] + [fortnight.total.producer]
+    cells = [tc.fixed_text(ints[:, j], 0) for j in (0, 1)]
+    for j in range(2, 9):
+        column = ints[:, j]
+        text = tc.fixed_text(column, 2)
+        cells.append(text * (column >= 0)[:, None] if j == 3 else text)  # no average: empty
+    return producers, cells
+
+
+def statements_csv_bytes(fortnight: Fortnight, priced: PricedColumns,
+                         names: Mapping[str, str] | None = None) -> bytes:
+    """statements.csv (`statements.statements_csv_text`, byte for byte) laid out from integers."""
+    from hub.payments.statements import STATEMENT_COLUMNS, statements_csv_text
+
+    if priced.row_ints is None:
+        return statements_csv_text(fortnight, names).encode("utf-8")
+    producers, cells = _row_cells(fortnight, priced)
+    header = ",".join(STATEMENT_COLUMNS + (("name",) if names is not None else ())) + "\n"
+    fields = [np.asarray(str(fortnight.period).encode()), _quoted_table(producers), *cells]
+    if names is not None:
+        fields.append(_quoted_table([names.get(p, "") for p in producers[:-1]] + [""]))
+    return header.encode() + tc.join_rows(fields, len(producers))
+
+
+def table_text(fortnight: Fortnight, priced: PricedColumns, lang: str = "es",
+               names: Mapping[str, str] | None = None) -> str:
+    """The console table (`statements.render_table`, character for character) laid out from integers."""
+    from hub.payments.format import format_date, table_header, text
+    from hub.payments.statements import render_table
+
+    if priced.row_ints is None:
+        return render_table(fortnight, lang, names)
+    producers, cells = _row_cells(fortnight, priced)
+    dash = np.zeros((len(producers), 1), dtype=np.uint8)
+    dash[(cells[3] == 0).all(axis=1)] = ord("-")
+    cells[3] = np.concatenate([cells[3], dash], axis=1)  # "-" for no average
+    columns = [np.array([p.encode("utf-8") for p in producers], dtype="S"), *cells]
+    left = (0,)
+    if names is not None:
+        columns.insert(1, np.array([names.get(p, "").encode("utf-8") for p in producers[:-1]] + [b""], dtype="S"))
+        left = (0, 1)
+    header = table_header(lang, names)
+    matrices = [c if c.ndim == 2 else tc.as_matrix(c) for c in columns]
+    lengths = [tc.char_lengths(m.view(f"S{m.shape[1]}").reshape(-1)) for m in matrices]
+    widths = [max(int(n.max()), len(h)) for n, h in zip(lengths, header)]
+    fields = []
+    for i, (m, n, width) in enumerate(zip(matrices, lengths, widths)):
+        pad = tc.spaces(width - n)
+        fields.append([m, pad] if i in left else [pad, m])
+    body = tc.join_rows(fields, len(producers), separator=b"  ").decode("utf-8").split("\n")[:-1]
+    head = "  ".join(h.ljust(w) if i in left else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))
+    table = [head.rstrip(), *(line.rstrip() for line in body)]
+    rule = "-" * max(len(line) for line in table)
+    period = fortnight.period
+    title = text("table_title", lang, period=period, first=format_date(period.first_day(), lang),
+                 last=format_date(period.last_day(), lang), currency=fortnight.pricing.currency)
+    lines = [title, "", table[0], rule, *table[1:-1], rule, table[-1]]
+    if fortnight.outside_period:
+        lines += ["", text("outside_period", lang, count=fortnight.outside_period)]
+    return "\n".join(lines) + "\n"
 
 
 # -- sanity checks ------------------------------------------------------------------------------
@@ -664,11 +760,13 @@ def check_columns(fortnight: Fortnight, cols: DeliveryColumns, priced: PricedCol
 
 def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, lines_csv: Iterable[bytes],
                       lang: str = "es", names: Mapping[str, str] | None = None, warnings: Sequence[str] = (),
-                      extra_files: Mapping[str, str | bytes] | None = None) -> None:
+                      extra_files: Mapping[str, str | bytes] | None = None,
+                      priced: PricedColumns | None = None) -> None:
     """statements.csv, statements.txt, lines.csv (its bytes in pieces: `lines_csv_chunks`, written
     as they come) and warnings.txt, with ``extra_files`` (``statements-LOCALE.csv``), swapped into
     ``out_dir`` together as `statements.write_outputs` does; the outputs of an earlier run that
-    this one does not write (printable statements, PDFs) are removed."""
+    this one does not write (printable statements, PDFs) are removed. With ``priced`` (the
+    fortnight came from columns) statements.csv and the table are laid out from its integers."""
     from hub.payments.statements import (
         _swap_into_place,
         render_table,
@@ -677,8 +775,10 @@ def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, lines_csv: Iter
 
     out_dir = Path(out_dir)
     contents: dict[str, str | bytes] = {
-        "statements.csv": statements_csv_text(fortnight, names),
-        "statements.txt": render_table(fortnight, lang, names),
+        "statements.csv": (statements_csv_bytes(fortnight, priced, names) if priced is not None
+                           else statements_csv_text(fortnight, names)),
+        "statements.txt": (table_text(fortnight, priced, lang, names) if priced is not None
+                           else render_table(fortnight, lang, names)),
         "warnings.txt": "".join(f"{warning}\n" for warning in warnings),
         **(extra_files or {}),
     }

@@ -131,23 +131,27 @@ def at_scale(values: np.ndarray, decimals: np.ndarray, scale: int) -> np.ndarray
     return values * POW10[shift]
 
 
-def fixed_text(ints: np.ndarray, scale: int) -> list[np.ndarray]:
+def fixed_text(ints: np.ndarray, scale: int) -> np.ndarray:
     """Integers at ``scale`` as decimal text with exactly ``scale`` decimals (``f"{Decimal:f}"`` of
-    ``Decimal(i).scaleb(-scale)``), as pieces for `join_rows`: sign, units, point and decimals."""
+    ``Decimal(i).scaleb(-scale)``: ``-0.125``, ``0.000``), an ``(N, W)`` uint8 matrix for
+    `join_rows` (NUL where a narrower number leaves room). Digits by integer arithmetic: numpy's
+    int-to-text conversion costs about a microsecond a value."""
     ints = np.asarray(ints, dtype=np.int64)
+    n = len(ints)
     magnitude = np.abs(ints)
-    pieces = [np.where(ints < 0, b"-", b"")] if (ints < 0).any() else []
-    if scale == 0:
-        return pieces + [digits_text(magnitude)]
-    unit = int(POW10[scale])
-    part = np.strings.zfill(digits_text(magnitude % unit), scale)
-    return pieces + [digits_text(magnitude // unit), np.full(len(ints), b"."), part]
-
-
-def digits_text(ints: np.ndarray) -> np.ndarray:
-    """Non-negative integers as decimal text, in an ``S`` array no wider than the widest."""
-    width = len(str(int(ints.max()))) if len(ints) else 1
-    return ints.astype(f"S{width}")
+    whole = magnitude // POW10[scale]
+    whole_digits = np.maximum(np.searchsorted(POW10, whole, side="right"), 1)  # 0 still prints "0"
+    width = int(whole_digits.max()) if n else 1
+    out = np.zeros((n, 1 + width + (scale + 1 if scale else 0)), dtype=np.uint8)
+    out[:, 1:1 + width] = digit_matrix(whole, width)
+    out[:, 1:1 + width] *= np.arange(width)[None, :] >= (width - whole_digits)[:, None]  # no leading zeros
+    lead = np.where(whole_digits == width, 0, width - whole_digits)  # where the sign goes
+    negative = np.flatnonzero(ints < 0)
+    out[negative, lead[negative]] = MINUS
+    if scale:
+        out[:, 1 + width] = DOT
+        out[:, 2 + width:] = digit_matrix(magnitude % POW10[scale], scale)
+    return out
 
 
 def half_up(ints: np.ndarray, scale: int, places: int) -> np.ndarray:
@@ -159,7 +163,7 @@ def half_up(ints: np.ndarray, scale: int, places: int) -> np.ndarray:
     return np.where(ints < 0, -magnitude, magnitude)
 
 
-def join_rows(fields: Sequence[Sequence[np.ndarray] | np.ndarray], rows: int) -> bytes:
+def join_rows(fields: Sequence[Sequence[np.ndarray] | np.ndarray], rows: int, separator: bytes = b",") -> bytes:
     """CSV lines: the fields separated by commas, each field the concatenation of its pieces.
 
     A piece is an ``S`` array (one text per row), a 0-d ``S`` array (the same
@@ -169,7 +173,7 @@ def join_rows(fields: Sequence[Sequence[np.ndarray] | np.ndarray], rows: int) ->
     Python object per row). Texts never hold NUL (`split_block` refuses it);
     quoting is the caller's (see `csv_quoted`).
     """
-    comma = np.full((rows, 1), COMMA, dtype=np.uint8)
+    comma = np.broadcast_to(np.frombuffer(separator, dtype=np.uint8), (rows, len(separator)))
     newline = np.full((rows, 1), NEWLINE, dtype=np.uint8)
     matrices: list[np.ndarray] = []
     for i, field in enumerate(fields):
@@ -186,6 +190,18 @@ def join_rows(fields: Sequence[Sequence[np.ndarray] | np.ndarray], rows: int) ->
         matrices.append(newline if i == len(fields) - 1 else comma)
     table = np.concatenate(matrices, axis=1)
     return table[table != 0].tobytes()
+
+
+def char_lengths(texts: np.ndarray) -> np.ndarray:
+    """Characters (not bytes) of each UTF-8 text of an ``S`` array, as `str.ljust` counts them."""
+    m = as_matrix(texts)
+    return ((m != 0) & ((m & 0xC0) != 0x80)).sum(axis=1)
+
+
+def spaces(counts: np.ndarray) -> np.ndarray:
+    """``counts[i]`` spaces on row i, an ``(N, max)`` uint8 matrix for `join_rows` (NUL beyond)."""
+    width = max(int(counts.max()) if len(counts) else 0, 1)
+    return np.where(np.arange(width)[None, :] < counts[:, None], 32, 0).astype(np.uint8)
 
 
 def digit_matrix(ints: np.ndarray, width: int) -> np.ndarray:

@@ -2,8 +2,9 @@
 object per point.
 
 The query is the one `hub.store.deliveries.period_deliveries` runs, asked
-for as CSV (``Accept: application/csv``, which InfluxDB 1.x serves and 2.x/3.x
-serve through the v1 API too) in chunks; each block of complete lines is cut
+for as CSV (``Accept: application/csv``, which InfluxDB 1.x serves; an answer
+with other columns is an error naming them) in chunks, uncompressed, read
+ahead by a thread; each block of complete lines is cut
 into byte columns by numpy (`hub.payments.textcols.split_block`). InfluxDB
 writes a float as Go's shortest plain decimal ("49", "2.03"), the same
 digits the JSON answer gives, so the exact decimals are those of the
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import sys
+import threading
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
@@ -32,6 +35,7 @@ FIELDS = ("id", "liters", "solids_pct", "accepted", "milk_temp_c", "fat_pct", "r
           "kind", "producer")
 HEADER = ",".join(("name", "tags", "time") + FIELDS).encode()
 WANTED = tuple(range(2, 3 + len(FIELDS)))  # not the measurement's name nor the (empty) tags
+KIND, ID = FIELDS.index("kind"), FIELDS.index("id")
 READ_BYTES = 1 << 20
 
 
@@ -57,7 +61,7 @@ def csv_blocks(influx: InfluxV1, q: str, chunk_size: int = 10000) -> Iterator[by
     with resp:
         pending: list[bytes] = []
         size = 0
-        for data in resp.iter_content(READ_BYTES):
+        for data in _read_ahead(resp.iter_content(READ_BYTES)):
             pending.append(data)
             size += len(data)
             if size >= READ_BYTES:
@@ -71,6 +75,49 @@ def csv_blocks(influx: InfluxV1, q: str, chunk_size: int = 10000) -> Iterator[by
             yield rest if rest.endswith(b"\n") else rest + b"\n"
 
 
+def _read_ahead(pieces: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """``pieces`` read by a thread while the caller works on the previous ones: InfluxDB goes on
+    sending (it would wait for a full socket buffer otherwise) while a block is cut into columns
+    (numpy releases the GIL for most of it). At most ``depth`` pieces wait in memory."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pull() -> None:
+        try:
+            for piece in pieces:
+                if not put(piece):
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the reading thread, raised there
+            put(exc)
+            return
+        put(done)
+
+    thread = threading.Thread(target=pull, name="influx-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, requests.RequestException):
+                raise InfluxError(f"InfluxDB read failed: {item.__class__.__name__}", True) from None
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        stop.set()  # the thread ends at its next piece (or when the response is closed)
+
+
 def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: int = 10000,
                    progress: bool = False) -> DeliveryColumns:
     """The period's deliveries as `DeliveryColumns`: voids left out, and a delivery voided or
@@ -79,6 +126,7 @@ def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: i
     superseded = amended_ids(influx, start, chunk_size)
     width = 3 + len(FIELDS)
     parts: list[list[np.ndarray]] = [[] for _ in range(width)]
+    superseded_ids = np.array([s.encode("utf-8") for s in superseded], dtype="S") if superseded else None
     count = 0
     blocks = csv_blocks(influx, period_query(period, tz), chunk_size)
     carried = b""
@@ -93,8 +141,14 @@ def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: i
         columns = split_block(block, width, WANTED)
         if columns is None:  # quoted fields (a comma in a reason): this block through the csv module
             columns = _slow_columns(block, width)
+        # Voids, and deliveries a later record voids or corrects, are left out now.
+        keep = columns[3 + KIND] != b"void"
+        if superseded_ids is not None:
+            keep &= ~np.isin(columns[3 + ID], superseded_ids)
+        if not keep.all():
+            columns = [None if c is None else c[keep] for c in columns]
         for j, column in enumerate(columns):
-            if column is not None:
+            if column is not None and j != 3 + KIND:
                 parts[j].append(column.astype(np.int64) if j == 2 else column)  # time: ns, as integers now
         count += len(columns[2])
         if progress and count // 100_000 != (count - len(columns[2])) // 100_000:
@@ -103,14 +157,10 @@ def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: i
         raise InfluxError("InfluxDB answered a CSV with an unterminated quoted field", False)
     if progress and count >= 100_000:
         print(f"\r{period}: {count:,} deliveries read", file=sys.stderr, flush=True)
-    col = {name: _concat(parts.pop(3 + i)) for i, name in reversed(list(enumerate(FIELDS)))}
-    col["ts_ns"] = np.concatenate(parts.pop(2)) if count else np.zeros(0, dtype=np.int64)
-    keep = col.pop("kind") != b"void"
+    col = {name: _concat(parts[3 + i]) for i, name in enumerate(FIELDS) if name != "kind"}
+    col["ts_ns"] = np.concatenate(parts[2]) if count else np.zeros(0, dtype=np.int64)
     col["accepted"] = col["accepted"] == b"true"
-    if superseded:
-        keep &= ~np.isin(col["id"], np.array([s.encode("utf-8") for s in superseded], dtype="S"))
-    if not keep.all():
-        col = {name: values[keep] for name, values in col.items()}
+    del parts
     return build_columns(col)
 
 
