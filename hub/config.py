@@ -182,11 +182,12 @@ def with_client_id(config: HubConfig, client_id: str) -> HubConfig:
     validated as in the file; a bad one is a UserError naming the option."""
     from pydantic import ValidationError
 
+    from milk_common.config import describe_validation_error
     from milk_common.errors import UserError
     try:
         mqtt = HubMqtt.model_validate({**config.mqtt.model_dump(), "client_id": client_id})
-    except ValidationError as exc:
-        raise UserError(f"--client-id: {exc.errors()[0]['msg']}") from None
+    except ValidationError as exc:     # "--client-id: client_id: ..." in the command's language
+        raise UserError(describe_validation_error("--client-id", exc)) from None
     return config.model_copy(update={"mqtt": mqtt})
 
 

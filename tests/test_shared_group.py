@@ -180,3 +180,11 @@ def test_one_hub_of_the_group_runs_the_alerts(tmp_path):
     with path.open("a") as fh:
         fh.write('3}\n')
     assert tail.new() == [{"seq": 3}] and tail.new() == []
+
+
+def test_client_id_option_is_checked_like_the_file():
+    from hub.config import HubConfig, with_client_id
+    from milk_common.errors import UserError
+    assert with_client_id(HubConfig(), "milk-hub-2").mqtt.client_id == "milk-hub-2"
+    with pytest.raises(UserError, match="--client-id: client_id"):
+        with_client_id(HubConfig(), "x" * 80)

@@ -115,6 +115,44 @@ class _Client(mqtt.Client):
         self._chunk_pos += len(out)
         return out
 
+    # on_qos1(mid, topic, payload): QoS 1 PUBLISHes, decoded here (below).
+    on_qos1 = None
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        """A QoS 1 PUBLISH under manual acknowledgement, read straight from the
+        packet: topic, packet id, payload. paho's own path builds a
+        Properties object, a message object with a condition variable and
+        three copies of the payload per message; the hub reads none of the
+        properties (it asks for no topic aliases, so the topic is always
+        there). Anything else, or anything odd, goes paho's way."""
+        handler = self.on_qos1
+        command = self._in_packet["command"]
+        if handler is None or (command & 0x06) != 0x02 or not self._manual_ack \
+                or self._protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        try:
+            end = 2 + ((packet[0] << 8) | packet[1])
+            topic, pos = packet[2:end], end + 2
+            mid = (packet[end] << 8) | packet[end + 1]
+            length, shift = 0, 0
+            while True:                      # the property length, a variable byte integer
+                byte = packet[pos]
+                pos += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    return super()._handle_publish()
+            pos += length
+        except IndexError:
+            return super()._handle_publish()
+        if not topic or pos > len(packet):
+            return super()._handle_publish()
+        handler(mid, topic, bytes(packet[pos:]))
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK these QoS 1 messages in one write: paho's `ack()` queues each
         PUBACK on its own (a wake-up of the network thread and, over TLS, a
@@ -218,6 +256,7 @@ class Ingest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_qos1 = self._on_qos1
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -239,6 +278,12 @@ class Ingest:
         self.stats.received += 1
         self.inbox.put(Received(self.generation, message.mid, message.qos, message.topic,
                                 bytes(message.payload)))
+
+    def _on_qos1(self, mid: int, topic: bytes, payload: bytes) -> None:
+        self.stats.received += 1
+        # A topic that is not UTF-8 cannot be a station's: a dead letter, as
+        # every unknown topic is (decode_station_message says why).
+        self.inbox.put(Received(self.generation, mid, 1, topic.decode("utf-8", "replace"), payload))
 
     def _ack(self, messages: list[Received]) -> None:
         client = self._client

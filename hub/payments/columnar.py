@@ -12,8 +12,11 @@ Exact, as `fast`: every decimal column is an int64 column at its own
 scale (the most decimals any of its values has); each distinct pricing
 combination (TS and fat as rounded, chilled or not) is priced once by the
 scheme's Decimal code; value = litres × rate (+ litres × chilled bonus) in
-int64 with bound checks; per producer the sums become Decimals for
-`engine.settle_producer`, the money steps both other engines use.
+int64 with bound checks; per producer the sums are settled by
+`engine.settle_producer`, the money steps both other engines use, or, for
+a producer with nothing due, by the same steps in integers (`_plain_row`).
+statements.csv and the console table are laid out from the rows' printed
+integers, lines.csv from the columns (`textcols.join_rows`).
 
 What this path does not take raises `NotColumnar` and the caller uses the
 per-delivery path instead (slower, same result): a scheme whose quantity is
