@@ -20,7 +20,7 @@ class HubMqtt(MqttAccess):
     client_id: str = Field("milk-hub", min_length=1, max_length=64,
                            description="names the persistent session: keep it stable")
     keepalive_s: int = Field(30, ge=5)
-    receive_maximum: int = Field(1000, ge=1, le=65535,
+    receive_maximum: int = Field(500, ge=1, le=65535,
                                  description="unacknowledged messages the broker may send at once")
     shared_group: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_-]{1,64}$",

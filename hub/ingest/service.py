@@ -58,7 +58,7 @@ from milk_common.contract import hub_status_payload, hub_status_topic
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)      # up to receive_maximum of them are held at once
 class Received:
     generation: int          # which connection it came on; acks go only on that one
     mid: int
@@ -97,11 +97,11 @@ class _Client(mqtt.Client):
     lock and must win it back from the thread checking batches, so at a few
     thousand messages a second the MQTT thread spent most of its time
     waiting for the lock (measured with py-spy). Here one recv() of up to
-    64 KiB serves many packets, and every packet already received is read
+    16 KiB serves many packets, and every packet already received is read
     before the next select(). Both override internals of paho 2.x; with
     another paho they step aside."""
 
-    _CHUNK = 65536
+    _CHUNK = 16384       # a TLS record holds at most 16 KiB: one recv() never returns more
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if getattr(self, "_chunk_sock", None) is not self._sock:    # a new connection
