@@ -36,38 +36,9 @@ from collector_station.outbox.store import Outbox  # noqa: E402
 from collector_station.outbox.publisher import OutboxPublisher  # noqa: E402
 from milk_common.contract import station_topic  # noqa: E402
 from devtools.servers import Servers, ensure_installed, free_port  # noqa: E402
-from hub.store.influx import InfluxError, InfluxV1  # noqa: E402
+from hub.store.influx import InfluxV1  # noqa: E402
 from devtools.fixtures import make_records, write_hub_config  # noqa: E402
-
-
-def count(influx: InfluxV1) -> int:
-    try:
-        rows = list(influx.query("SELECT COUNT(liters) FROM delivery"))
-    except InfluxError:
-        return 0
-    return rows[0]["count"] if rows else 0
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+from devtools.measure import cpu_s, peak_rss_mb, stored_deliveries as count  # noqa: E402
 
 
 def main() -> int:

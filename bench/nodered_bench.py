@@ -46,12 +46,13 @@ sys.path.insert(0, str(REPO))
 from collector_station.outbox.publisher import OutboxPublisher  # noqa: E402
 from collector_station.outbox.store import Outbox  # noqa: E402
 from devtools.fixtures import make_records, write_hub_config  # noqa: E402
+from devtools.measure import peak_rss_mb, stored_deliveries as count  # noqa: E402
+from devtools.measure import cpu_s as _cpu_s  # noqa: E402
 from devtools.servers import Servers, ensure_installed, free_port  # noqa: E402
-from hub.store.influx import InfluxError, InfluxV1  # noqa: E402
+from hub.store.influx import InfluxV1  # noqa: E402
 from milk_common.contract import station_topic  # noqa: E402
 
 NODERED_DIR = REPO / "bench" / "nodered"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 STATION_KEY = b"bench-key-0123456789"
 
 # delivery/1 -> an InfluxDB point with the hub's layout (tags center, station,
@@ -71,33 +72,9 @@ msg.payload = {measurement: "delivery",
 return msg;
 """
 
-
-def count(influx: InfluxV1) -> int:
-    try:
-        rows = list(influx.query("SELECT COUNT(liters) FROM delivery"))
-    except InfluxError:
-        return 0
-    return rows[0]["count"] if rows else 0
-
-
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its waited-for children."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return (utime + stime + cutime + cstime) / CLK_TCK
-
-
-def peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    """The consumer's CPU, Node-RED's waited-for children included."""
+    return _cpu_s(pid, children=True)
 
 
 def mqtt_client_settings(servers: Servers, user: str) -> dict:

@@ -29,7 +29,8 @@ from collector_station.outbox.store import Outbox  # noqa: E402
 from devtools.fixtures import make_records, write_hub_config  # noqa: E402
 from devtools.servers import (Servers, _launch, _port_open, ensure_installed, free_port,  # noqa: E402
                               stop_pid)
-from hub.store.influx import InfluxError, InfluxV1  # noqa: E402
+from hub.store.influx import InfluxV1  # noqa: E402
+from devtools.measure import stored_deliveries as stored  # noqa: E402
 from milk_common.contract import station_topic  # noqa: E402
 
 KEY = b"bench-key-0123456789"
@@ -47,14 +48,6 @@ def plain_broker(folder: Path) -> int:
     _launch("mosquitto", ["-c", str(folder / "mosquitto.conf")], folder / "mosquitto.stdout",
             folder / "mosquitto.server.pid", lambda: _port_open(port), 10)
     return port
-
-
-def stored(influx: InfluxV1) -> int:
-    try:
-        rows = list(influx.query("SELECT COUNT(liters) FROM delivery"))
-    except InfluxError:
-        return 0
-    return rows[0]["count"] if rows else 0
 
 
 def one_round(servers: Servers, work: Path, port: int, access, n: int, name: str) -> tuple[float, float]:
