@@ -369,3 +369,29 @@ def test_a_restarted_engine_keeps_its_state(tmp_path):
     # A newer break of t1 is a new alert, as it should be.
     engine.observe("milk/v1/c1/s1/coldchain", message("t1", "2026-11-01T10:00:00+00:00", "break"), now)
     assert sorted(a.tank for a in store.active()) == ["t1", "t2"]
+
+
+def test_last_heard_is_written_at_most_every_few_seconds_and_kept_on_close(tmp_path):
+    """A burst of messages costs one durable write per station, yet the engine
+    sees the newest time at once and a clean close keeps it."""
+    from datetime import datetime, timedelta, timezone
+
+    from hub.alerts.store import SEEN_WRITE_S, AlertStore
+
+    path = tmp_path / "alerts.sqlite3"
+    store = AlertStore(path)
+    t0 = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+    writes = []
+    store._db.set_trace_callback(lambda sql: writes.append(sql) if sql.startswith("INSERT INTO stations") else None)
+    for i in range(50):
+        store.seen("c1", "s1", (t0 + timedelta(seconds=i * 0.05)).isoformat())
+    assert len(writes) == 1
+    assert store.stations() == [("c1", "s1", t0 + timedelta(seconds=49 * 0.05))]
+    store.seen("c1", "s1", (t0 + timedelta(seconds=SEEN_WRITE_S + 1)).isoformat())
+    assert len(writes) == 2
+    store.seen("c1", "s1", (t0 + timedelta(seconds=SEEN_WRITE_S + 2)).isoformat())
+    assert len(writes) == 2
+    store.close()
+    again = AlertStore(path)
+    assert again.stations() == [("c1", "s1", t0 + timedelta(seconds=SEEN_WRITE_S + 2))]
+    again.close()

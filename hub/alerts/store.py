@@ -69,6 +69,10 @@ COLUMNS = ("id, key, center, station, tank, kind, opened_at, detail, resolved_at
            "acked_by, notified_at, notify_count")
 
 
+# How often a station's "last heard" time is written durably (see AlertStore.seen).
+SEEN_WRITE_S = 5.0
+
+
 class AlertStore:
     def __init__(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +80,17 @@ class AlertStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._seen_written: dict[tuple[str, str], datetime] = {}
 
     def close(self) -> None:
         with self._lock:
+            for (center, station), moment in self._seen.items():   # what was not written yet
+                if self._seen_written.get((center, station)) != moment:
+                    self._db.execute(
+                        "INSERT INTO stations (center, station, last_seen) VALUES (?, ?, ?) "
+                        "ON CONFLICT (center, station) DO UPDATE SET last_seen = "
+                        "MAX(last_seen, excluded.last_seen)", (center, station, moment.isoformat()))
             self._db.close()
 
     def _rows(self, where: str, args: tuple = ()) -> list[Alert]:
@@ -129,15 +141,32 @@ class AlertStore:
                              "WHERE id = ?", (at, alert_id))
 
     def seen(self, center: str, station: str, at: str) -> None:
+        """A message from the station arrived at `at`. Kept in memory at once;
+        written at most every SEEN_WRITE_S per station, so a burst of deliveries
+        costs one durable write, not one fsync each (silence is judged in
+        minutes, and a restart loses at most those seconds)."""
+        key = (center, station)
+        moment = datetime.fromisoformat(at)
         with self._lock:
+            self._seen[key] = max(moment, self._seen.get(key, moment))
+            written = self._seen_written.get(key)
+            if written is not None and abs((moment - written).total_seconds()) < SEEN_WRITE_S:
+                return
             self._db.execute("INSERT INTO stations (center, station, last_seen) VALUES (?, ?, ?) "
                              "ON CONFLICT (center, station) DO UPDATE SET last_seen = excluded.last_seen",
-                             (center, station, at))
+                             (center, station, self._seen[key].isoformat()))
+            self._seen_written[key] = moment
 
     def stations(self) -> list[tuple[str, str, datetime]]:
+        """Each station's last message: the stored time, or the newer one this
+        process saw and has not written yet."""
         with self._lock:
             rows = self._db.execute("SELECT center, station, last_seen FROM stations").fetchall()
-        return [(c, s, datetime.fromisoformat(t)) for c, s, t in rows]
+            newest = {(c, s): datetime.fromisoformat(t) for c, s, t in rows}
+            for key, moment in self._seen.items():
+                if key not in newest or moment > newest[key]:
+                    newest[key] = moment
+        return [(c, s, t) for (c, s), t in newest.items()]
 
     def tank_latest(self) -> dict[str, int]:
         """{center/station/tank: epoch ms of the newest cold-chain message handled}."""
