@@ -222,7 +222,8 @@ pid_file = "{servers.mosquitto.pidfile}"
     print()
     status = hub_main(["--log-level", "WARNING", "payments", "--period", PERIOD,
                        "--pricing", str(REPO / "examples" / "pricing.toml"),
-                       "--out", str(RUN / "statements"), "--config", str(hub_config)])
+                       "--out", str(RUN / "statements"), "--config", str(hub_config),
+                       "--producers", str(RUN / "bench1" / "producers.csv")])   # names on statements
     if status:
         return status
     accepted = sum(Decimal(repr(d["liters"])) for d in recorded if d["accepted"])
