@@ -83,6 +83,12 @@ class AlertEngine:
             now = now or self.clock()
             self._open(center, station, "", kind, now, detail, now)
 
+    def finding(self, center: str, station: str, problem: str, seq, detail: str) -> None:
+        """An ingest finding (integrity.jsonl's fields): a clock finding alerts as
+        `station_clock`, any other as `integrity`."""
+        self.integrity(center, station, f"{problem}: seq {seq}: {detail}",
+                       kind="station_clock" if problem.startswith("clock_") else "integrity")
+
     def _coldchain(self, m: ColdchainV1, now: datetime) -> None:
         tank_key = f"{m.center}/{m.station}/{m.tank}"
         ts_ms = epoch_ms(m.ts)

@@ -144,10 +144,8 @@ def attach_group_alerts(config, ingest, start_engine):
                 engine = running["engine"]
                 wait = config.alerts.tick_s
                 for f in findings.new():
-                    problem = str(f.get("problem", ""))
-                    engine.integrity(f.get("center", ""), f.get("station", ""),
-                                     f"{problem}: seq {f.get('seq')}: {f.get('detail', '')}",
-                                     kind="station_clock" if problem.startswith("clock_") else "integrity")
+                    engine.finding(f.get("center", ""), f.get("station", ""), str(f.get("problem", "")),
+                                   f.get("seq"), f.get("detail", ""))
                 engine.tick()
             except Exception:
                 log.exception("alert tick failed")

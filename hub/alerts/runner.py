@@ -72,8 +72,7 @@ def attach_alerts(config, ingest):
     engine = build_engine(config, mqtt_state=state)
     ingest.observers.append(lambda topic, payload: engine.observe(topic, payload))
     ingest.integrity_observers.append(
-        lambda f: engine.integrity(f.center, f.station, f"{f.problem}: seq {f.seq}: {f.detail}",
-                                   kind="station_clock" if f.problem.startswith("clock_") else "integrity"))
+        lambda f: engine.finding(f.center, f.station, f.problem, f.seq, f.detail))
     stop = threading.Event()
 
     def loop():

@@ -31,16 +31,12 @@ class UsersError(ValueError):
         self.values = values
 
 
-# One format with the station's supervisor PIN (milk_common/secret_files.py).
-hash_password, password_ok, _write_private = hash_secret, secret_matches, write_private
-
-
 class Users:
     """`DATA_DIR/web-users.json`: {name: scrypt record}."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "web-users.json"
-        self._dummy = hash_password(secrets.token_hex(8))
+        self._dummy = hash_secret(secrets.token_hex(8))
 
     def _load(self) -> dict:
         try:
@@ -59,16 +55,16 @@ class Users:
             raise UsersError("users.short_password", chars=MIN_PASSWORD)
         users = self._load()
         new = name not in users
-        users[name] = hash_password(password)
-        _write_private(self.path, json.dumps(users, indent=1, sort_keys=True))
+        users[name] = hash_secret(password)
+        write_private(self.path, json.dumps(users, indent=1, sort_keys=True))
         return new
 
     def check(self, name: str, password: str) -> bool:
         stored = self._load().get(name)
         if stored is None:
-            password_ok(password, self._dummy)   # the same work: timing tells no names
+            secret_matches(password, self._dummy)   # the same work: timing tells no names
             return False
-        return password_ok(password, stored)
+        return secret_matches(password, stored)
 
 
 def session_secret(data_dir: Path) -> str:
@@ -81,7 +77,7 @@ def session_secret(data_dir: Path) -> str:
     except FileNotFoundError:
         pass
     text = secrets.token_hex(32)
-    _write_private(path, text + "\n")
+    write_private(path, text + "\n")
     return text
 
 
