@@ -6,16 +6,37 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench chaos fuzz servers-start servers-stop clean
+# The uv release `make lock` resolves with (installed into .run/lock-tools).
+UV_VERSION := 0.13.10
 
-$(STAMP): pyproject.toml devtools/bootstrap.sh
+.PHONY: test test-future lock demo bench chaos fuzz servers-start servers-stop clean
+
+# The venv holds exactly requirements.lock (docs/dependencies.md).
+$(STAMP): pyproject.toml requirements.lock devtools/bootstrap.sh devtools/lock.py
 	PYTHON=$(PYTHON) VENV=$(VENV) sh devtools/bootstrap.sh
+
+# Regenerate the lock from pyproject.toml (needs PyPI); commit both together.
+lock:
+	@test -x .run/lock-tools/bin/uv || { $(PYTHON) -m venv .run/lock-tools && \
+	  .run/lock-tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	$(PYTHON) devtools/lock.py compile --uv .run/lock-tools/bin/uv
 
 # tests/conftest.py starts its own servers on free ports and stops them.
 test: $(STAMP)
 	$(PY) -m devtools.servers ensure
 	$(PY) -m devtools.browser ensure
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole suite 400 days ahead (libfaketime), to prove no test depends on
+# the calendar. Everything is installed at the real date first: apt refuses
+# package lists that look expired from the future. devtools/faketime_site
+# works around libfaketime's time.sleep bug (see its docstring).
+test-future: $(STAMP)
+	$(PY) -m devtools.servers ensure
+	$(PY) -m devtools.browser ensure
+	$(PY) -m devtools.future ensure
+	PYTHONPATH=$(CURDIR)/devtools/faketime_site FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	  faketime -f '+400d' $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m devtools.servers ensure

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Create the project-local virtual environment and install the project into
-# it. Called by `make` when .venv is missing or pyproject.toml changed.
+# Create the project-local virtual environment and install into it exactly
+# what requirements.lock pins (hash-checked), then the project itself
+# (editable, built with the locked setuptools: nothing is fetched unpinned).
+# Called by `make` when .venv is missing or pyproject.toml or the lock changed.
 set -eu
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -22,9 +24,13 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
         exit 2
     fi
 fi
+# A dependency added to pyproject.toml without relocking: one line, nothing installed.
+"$PYTHON" devtools/lock.py check || exit 2
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test,hub]'
+PIP="$VENV/bin/python -m pip --disable-pip-version-check"
+$PIP install --quiet --require-hashes --no-deps -r requirements.lock
+$PIP install --quiet --no-deps --no-build-isolation -e .
+"$VENV/bin/python" devtools/lock.py sync
 touch "$VENV/.installed"

@@ -52,13 +52,24 @@ def ensure_chromium(quiet: bool = False) -> str:
     return found
 
 
+def browser_env() -> dict[str, str]:
+    """The browser's environment: ours, without libfaketime. Under `make
+    test-future` the suite's processes see a clock 400 days ahead; Chromium's
+    own processes do not start under libfaketime (pages never load), and a
+    browser's clock is the visitor's, never the server's, so the pages must
+    not need the two to agree anyway."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("FAKETIME") and not (k == "LD_PRELOAD" and "faketime" in v)}
+
+
 @contextmanager
 def chromium():
     """A launched headless Chromium (a Playwright `Browser`), closed on exit."""
     from playwright.sync_api import sync_playwright
     path = ensure_chromium(quiet=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True,
+                                    env=browser_env())
         try:
             yield browser
         finally:

@@ -155,10 +155,11 @@ class FakeModem:
             self._write(b"\r\n+CMS ERROR: 304\r\n")
             return
         self._ref = (self._ref + 1) % 256
-        self._write(f"\r\n+CMGS: {self._ref}\r\n\r\nOK\r\n".encode())
+        # Recorded before the answer goes out: whoever reads the OK sees it sent.
         with self._changed:
             self.sent.append(sms)
             self._changed.notify_all()
+        self._write(f"\r\n+CMGS: {self._ref}\r\n\r\nOK\r\n".encode())
 
     def _decode(self, argument: bytes, body: bytes) -> SentSms:
         if not self._pdu_mode:

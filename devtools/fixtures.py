@@ -51,6 +51,15 @@ retry_max_s = 1.0
     return path
 
 
+def recent_morning(zone, days_ago: int = 1) -> datetime:
+    """06:00 of a day shortly before now, in `zone`: for tests that need "some
+    deliveries" rather than a given fortnight, so the hub's clock checks
+    (stamped in the future, arrived long after the stamp) judge them as
+    ordinary deliveries on any date the suite runs."""
+    day = datetime.now(zone) - timedelta(days=days_ago)
+    return day.replace(hour=6, minute=0, second=0, microsecond=0)
+
+
 def make_records(n: int, *, center: str, station: str, start: datetime, seed: int = 1):
     """`n` plausible delivery records one minute apart (before the outbox seals them)."""
     rng = random.Random(seed)

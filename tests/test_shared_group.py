@@ -5,7 +5,7 @@ the chain check still sees across them (docs/scaling.md)."""
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ import pytest
 
 from hub.store.influx import InfluxV1
 from milk_common.contract import hub_subscriptions
+from devtools.fixtures import recent_morning
 from milk_common.integrity import GENESIS, seal
 
 from .conftest import REPO, wait_until, write_hub_config
@@ -90,7 +91,7 @@ def two_hubs(servers, tmp_path, unique):
 def test_two_hubs_store_each_delivery_once_and_keep_the_chain(servers, two_hubs, unique):
     data, ids = two_hubs
     n, removed = 240, 120
-    start = datetime(2026, 11, 5, 6, 0, tzinfo=LIMA)
+    start = recent_morning(LIMA)
     chain = sealed_chain(list(make_records(n, center=unique, station="s1", start=start)))
     # Record `removed` taken out at the station and another one sealed in its
     # place (the key at hand): it follows its predecessor, but its successor,

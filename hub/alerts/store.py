@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from milk_common.sqlite_wal import use_wal
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,7 +80,7 @@ class AlertStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._db)
         self._db.executescript(SCHEMA)
         self._seen: dict[tuple[str, str], datetime] = {}
         self._seen_written: dict[tuple[str, str], datetime] = {}

@@ -26,6 +26,7 @@ from hub.ingest.chain import check_links
 from hub.ingest.jsonlines import append_lines
 from hub.ingest.sealfields import seal_hash
 from hub.security.keys import StationKeys
+from milk_common.sqlite_wal import use_wal
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ChainWatch:
         # timeout: hubs sharing a data folder (docs/scaling.md) wait for each other.
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                    timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._db)
         # A batch reads a few pages around its seqs: a small cache keeps the hub lean.
         self._db.execute("PRAGMA cache_size=-512")
         self._db.execute("""CREATE TABLE IF NOT EXISTS links (

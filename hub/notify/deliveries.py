@@ -31,6 +31,7 @@ from pathlib import Path
 
 from hub.notify.messages import delivery_message
 from hub.notify.send import scheme_of, send_apprise
+from milk_common.sqlite_wal import use_wal
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class DeliveryNotifier:
         self.retry_min_s, self.retry_max_s, self.clock = retry_min_s, retry_max_s, clock
         self._lock = threading.Lock()
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self.db)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from milk_common.contract.registry import (ImportSummary, LabFat, Producer, merge_producers)
+from milk_common.sqlite_wal import use_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS producer (
@@ -40,7 +41,7 @@ class ProducerRegistry:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self.db)
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:

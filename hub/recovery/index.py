@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hub.recovery import seqset
 from hub.recovery.plan import Gap, Settings, Stream, plan, refresh_gaps
+from milk_common.sqlite_wal import use_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stored (            -- what the hub stored, as ranges of seq
@@ -68,7 +69,7 @@ class SeqIndex:
         # timeout: hubs sharing the data folder wait for each other's transactions.
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                    timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._db)
         # Derivable data: a lost last transaction only means asking again.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)

@@ -229,10 +229,8 @@ def decode_station_message(topic: str, payload: bytes) -> StationPayload:
         message = _DECODERS[parts.kind].decode(payload)
     except msgspec.ValidationError as exc:
         raise InvalidPayload(_reason(exc)) from None
-    except msgspec.DecodeError:
-        raise InvalidPayload("not a JSON object") from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidPayload(_undecodable(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidPayload(_undecodable(exc, payload)) from None
     if message.center != parts.center or message.station != parts.station:
         raise InvalidPayload("center/station in the payload differ from the topic")
     if parts.tank is not None and message.tank != parts.tank:
@@ -246,20 +244,51 @@ def decode(model: type[Payload], payload: bytes) -> Payload:
         return msgspec.json.decode(payload, type=model)
     except msgspec.ValidationError as exc:
         raise InvalidPayload(_reason(exc)) from None
-    except msgspec.DecodeError:
-        raise InvalidPayload("not a JSON object") from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidPayload(_undecodable(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidPayload(_undecodable(exc, payload)) from None
 
 
-def _undecodable(exc: Exception) -> str:
-    # msgspec raises these outside its own error types: bytes that are not
-    # UTF-8 where it reads a string (the schema tag), and objects nested past
-    # its depth limit. Uncaught, the second stopped the hub's ingest for good
-    # (found by devtools/fuzz.py).
-    if isinstance(exc, RecursionError):
+# No payload of the contract nests more than a few levels; past this a decoder
+# gives up (msgspec's own limit is deeper).
+MAX_NESTING = 64
+
+
+def _nesting_depth(payload: bytes) -> int:
+    """The deepest nesting of arrays and objects outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in bytes(payload):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:        # backslash
+                escaped = True
+            elif byte == 0x22:        # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):    # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _undecodable(exc: Exception, payload: bytes) -> str:
+    """Why bytes are not a JSON object, in the project's own words: which of
+    msgspec's errors a cause surfaces as changes between its releases (0.18
+    let a UnicodeDecodeError through where 0.23 raises DecodeError), so the
+    cause is told from the payload itself, and only on this error path."""
+    # Uncaught, a RecursionError stopped the hub's ingest for good (found by
+    # devtools/fuzz.py).
+    if isinstance(exc, RecursionError) or _nesting_depth(payload) > MAX_NESTING:
         return "not a JSON object: nested too deeply"
-    return "not a JSON object: not UTF-8 text"
+    try:
+        bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a JSON object: not UTF-8 text"
+    return "not a JSON object"
 
 
 # -- builders the station uses --------------------------------------------------
