@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+from decimal import Decimal
 
 from milk_common.cli import OneLineParser, run_commands
 
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="check the seals of a period's deliveries in InfluxDB")
     ver.add_argument("--period", required=True)
     ver.add_argument("--config", default=os.environ.get("MILK_HUB_CONFIG"))
+    ver.add_argument("--pricing", help="pricing file: each finding says what its point would have cost")
 
     alr = sub.add_parser("alerts", help="cold-chain and station alerts")
     alr_sub = alr.add_subparsers(dest="alerts_command", required=True, parser_class=OneLineParser)
@@ -459,10 +461,46 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise UserError(_hub_text("influx_unreadable", detail=exc)) from None
     from hub.security.keys import StationKeys
     findings = verify_points(rows, config.integrity, StationKeys(config.integrity.keys, config.keys_path))
+    pricing = None
+    if args.pricing:
+        from hub.payments.pricing import load_pricing
+        pricing = load_pricing(args.pricing)
+    at_stake = Decimal(0)
     for finding in findings:
-        print(json.dumps(finding.to_json(), ensure_ascii=False))
+        out = finding.to_json()
+        if pricing is not None and finding.point is not None:
+            value = point_value(pricing, finding.point)
+            if value is not None:
+                out["value"] = str(value)
+                out["currency"] = pricing.currency
+                if finding.problem in PAID_AGAIN:
+                    at_stake += value
+        print(json.dumps(out, ensure_ascii=False))
     print(_hub_text("verify_summary", checked=len(rows), problems=len(findings)), file=sys.stderr)
+    if pricing is not None:
+        print(_hub_text("verify_at_stake", value=f"{at_stake:.2f}", currency=pricing.currency),
+              file=sys.stderr)
     return 1 if findings else 0
+
+
+# A point of these is money paid for nothing: another point already pays its delivery.
+PAID_AGAIN = {"duplicate_id"}
+
+
+def point_value(pricing, point: dict):
+    """What a delivery point is paid under `pricing` (None when it cannot be priced)."""
+    from hub.payments.money import round_half_up
+    from hub.payments.pricing import price_delivery
+    from hub.store.deliveries import _dec
+    if point.get("kind") == "void":
+        return None
+    try:
+        return round_half_up(price_delivery(
+            pricing, _dec(point.get("liters")) or Decimal(0), _dec(point.get("solids_pct")),
+            bool(point.get("accepted")), _dec(point.get("milk_temp_c")),
+            _dec(point.get("weight_kg")), _dec(point.get("fat_pct"))).value)
+    except (ValueError, ArithmeticError):
+        return None
 
 
 def cmd_provision(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ nobody without the key can forge a consistent chain. The station and the
 hub compute the same canonical form (this module), and the hub can
 recompute it from what InfluxDB holds, so an edit there is caught too.
 
-The core is what a payment depends on. Numbers are canonicalised through
+The core is what a payment depends on, and with seal/2 where the record
+sits (its station database's epoch) and who recorded it. Numbers are canonicalised through
 float repr (InfluxDB returns 18.0 as 18), times as epoch milliseconds (the
 offset is presentation; the instant is what counts).
 """
@@ -30,6 +31,30 @@ CORE_FIELDS: tuple[tuple[str, str], ...] = (
     ("milk_temp_c", "num"), ("accepted", "bool"), ("reject_reason", "str"),
     ("prev_hash", "str"),
 )
+# seal/2 (docs/seal-2.md) also covers the station database's `epoch` (where
+# the record sits: its chain) and the `operator` who recorded it. A record
+# says it is sealed so with `"seal": "seal/2"`; without the key it is seal/1.
+SEAL_1, SEAL_2 = "seal/1", "seal/2"
+CORE_FIELDS_2: tuple[tuple[str, str], ...] = CORE_FIELDS + (("epoch", "str"), ("operator", "str"))
+CORE_BY_VERSION = {SEAL_1: CORE_FIELDS, SEAL_2: CORE_FIELDS_2}
+
+
+class UnknownSeal(ValueError):
+    """A record names a seal version this code does not know."""
+
+
+def seal_version(record: Mapping[str, object]) -> str:
+    """The record's seal version: its `seal` key, seal/1 when absent."""
+    version = record.get("seal")
+    if version is None:
+        return SEAL_1
+    if version not in CORE_BY_VERSION:
+        raise UnknownSeal(f"unknown seal version {version!r}")
+    return str(version)
+
+
+def core_fields(record: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    return CORE_BY_VERSION[seal_version(record)]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -62,7 +87,7 @@ def core_of(record: Mapping[str, object]) -> dict:
     if "ts_ms" not in values and values.get("ts") is not None:
         values["ts_ms"] = ts_ms(values["ts"])
     values.setdefault("kind", "delivery")
-    return {name: _canonical_value(values.get(name), kind) for name, kind in CORE_FIELDS}
+    return {name: _canonical_value(values.get(name), kind) for name, kind in core_fields(record)}
 
 
 def record_hash(record: Mapping[str, object]) -> str:
@@ -97,8 +122,16 @@ def parse_key(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+def sealed_ts_ms(record: Mapping[str, object]) -> int:
+    """The time the seal covers: `ts_ms` when the record carries it, else from `ts`."""
+    if record.get("ts_ms") is not None:
+        return int(record["ts_ms"])
+    return ts_ms(record["ts"])
+
+
 def seal(record: dict, prev_hash: str, key: bytes) -> dict:
-    """Add prev_hash, hash, hmac and receipt_code to a record (a new dict)."""
+    """Add prev_hash, hash, hmac and receipt_code to a record (a new dict);
+    the version is the record's `seal` key (seal/1 without it)."""
     sealed = {**record, "prev_hash": prev_hash}
     digest = record_hash(sealed)
     sealed.update(hash=digest, hmac=sign(digest, key), receipt_code=receipt_code(digest))

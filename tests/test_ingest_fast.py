@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.ingest.chain import check_links
+from hub.ingest.chain import IDS_TABLE, check_links
 from hub.ingest.integrity import ChainWatch
 from hub.ingest.sealfields import seal_hash, seal_record
 from hub.store.influx import line, to_ns
@@ -136,6 +136,7 @@ def test_batch_chain_check_finds_what_one_by_one_finds(tmp_path, seed):
     db.execute("""CREATE TABLE links (center TEXT NOT NULL, station TEXT NOT NULL, epoch TEXT NOT NULL,
         seq INTEGER NOT NULL, hash TEXT NOT NULL, prev_hash TEXT NOT NULL,
         PRIMARY KEY (center, station, epoch, seq))""")
+    db.execute(IDS_TABLE)
     got, i = [], 0
     while i < len(stream):
         size = rng.randrange(1, 15)

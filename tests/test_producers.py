@@ -199,8 +199,9 @@ def test_second_installment_after_closing_and_the_producer_history(tmp_path, con
     # p003 has no milk in 2026-11-2: the second half and the cash advance carry over.
     assert second["p003"]["deductions"] == "0.00" and second["p003"]["carried_over"] == "105.01"
 
+    # The history of these fortnights as of 2026-11-2 (the default is the current period).
     history = hub("producer", "p003", "--ledger", str(ledger), "--config", str(config), "--periods", "3",
-                  "--pricing", str(DATA / "pricing.toml"))
+                  "--until", "2026-11-2", "--pricing", str(DATA / "pricing.toml"))
     assert history.returncode == 0, history.stderr
     text = history.stdout
     assert text.startswith("Productor p003 — (no está en el registro)")
@@ -224,6 +225,8 @@ def test_second_installment_after_closing_and_the_producer_history(tmp_path, con
     assert "Balance owed: 100.00" in english.stdout
     unknown = hub("producer", "p777", "--ledger", str(ledger), "--config", str(config))
     assert unknown.returncode == 2 and "p777" in unknown.stderr
+    bad = hub("producer", "p003", "--until", "2026-13-9", "--ledger", str(ledger), "--config", str(config))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "2026-13-9" in bad.stderr
 
 
 def test_station_import_merges_by_default_too(tmp_path):

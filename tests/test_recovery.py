@@ -26,7 +26,7 @@ import pytest
 
 from collector_station.outbox.publisher import OutboxPublisher
 from collector_station.outbox.store import Outbox
-from devtools.fixtures import make_records
+from devtools.fixtures import make_records, recent_morning
 from devtools.servers import REPO, Servers, free_port
 from hub.store.influx import InfluxError, InfluxV1
 from milk_common.contract import HUB_STATUS_SUBSCRIPTION, station_topic
@@ -129,7 +129,7 @@ def test_broker_killed_before_autosave_loses_nothing(own_servers, tmp_path, uniq
     wait_until(lambda: hub_status(hub).get("connected"), message="hub connected")
     hub.stop()        # ... and the hub is away (maintenance)
     outbox = Outbox(tmp_path / "station.sqlite3")
-    start = datetime(2026, 11, 9, 6, 0, tzinfo=LIMA)
+    start = recent_morning(LIMA)
     sent = record(outbox, 300, unique, "s1", start)
     record_tank(outbox, unique, "s1", start, 50)
     publisher = publisher_for(srv, outbox, unique, "s1").start()
@@ -160,7 +160,7 @@ def test_new_epoch_is_not_a_gap_nor_a_reused_sequence(servers, tmp_path, unique)
     hub = make_hub(servers, tmp_path, unique)
     hub.start()
     wait_until(lambda: hub_status(hub).get("connected"), message="hub connected")
-    start = datetime(2026, 11, 10, 6, 0, tzinfo=LIMA)
+    start = recent_morning(LIMA)
     old = Outbox(tmp_path / "old" / "station.sqlite3")
     first = record(old, 20, unique, "s1", start)
     publisher = publisher_for(servers, old, unique, "s1").start()
@@ -192,7 +192,7 @@ def test_hub_with_an_empty_index_asks_and_gets_everything_once(servers, tmp_path
     hub.start()
     wait_until(lambda: hub_status(hub).get("connected"), message="hub connected")
     outbox = Outbox(tmp_path / "station.sqlite3")
-    start = datetime(2026, 11, 11, 6, 0, tzinfo=LIMA)
+    start = recent_morning(LIMA)
     sent = record(outbox, 80, unique, "s1", start)
     record_tank(outbox, unique, "s1", start, 30)
     publisher = publisher_for(servers, outbox, unique, "s1").start()

@@ -165,8 +165,10 @@ def test_chain_watch_takes_replays_out_of_order_and_new_epochs_without_alarm(tmp
     for record in new:        # a reinstalled station: seq 1-3 again, a new epoch
         findings += chain.observe(record)
     assert findings == []
-    forged = dict(old[3], hash="f" * 64)          # a different record under a known seq: still caught
+    forged = dict(old[3], id="other", hash="f" * 64)   # a different record under a known seq: still caught
     assert [f.problem for f in chain.observe(forged)] == ["seq_reused"]
+    reused = dict(old[3], hash="e" * 64)               # ... and under a known id: refused
+    assert [f.problem for f in chain.observe(reused)] == ["id_reused"]
 
 
 def test_recovery_payloads_in_the_contract():

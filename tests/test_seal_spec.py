@@ -199,3 +199,36 @@ def test_find_receipt_in_influxdb(servers, unique, tmp_path):
 
     influx.write(points(decode_station_message(topic, json.dumps(void).encode())))
     assert find_receipt(influx, record["receipt_code"], tz).voided
+
+
+DOC_2 = REPO / "docs" / "seal-2.md"
+
+
+def test_seal2_worked_example_is_what_the_code_and_the_verifier_compute(tmp_path):
+    blocks = dict(re.findall(r"^```\w+ (seal2-example-[a-z0-9-]+)\n(.*?)\n```",
+                             DOC_2.read_text(encoding="utf-8"), re.S | re.M))
+    record = json.loads(blocks["seal2-example-record"])
+    text = blocks["seal2-example-canonical"].strip()
+    assert record["seal"] == "seal/2" and '"epoch":' in text and '"operator":' in text
+    assert canonical(record) == text
+    assert f"{len(text.encode('utf-8'))} bytes" in DOC_2.read_text(encoding="utf-8")
+    assert record_hash(record) == blocks["seal2-example-sha256"].strip() == record["hash"]
+    key = bytes.fromhex(blocks["seal2-example-key"].strip())
+    assert sign(record["hash"], key) == blocks["seal2-example-hmac"].strip() == record["hmac"]
+    assert receipt_code(record["hash"]) == blocks["seal2-example-receipt"].strip() == record["receipt_code"]
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    ok = run_verifier(str(path), "--key", key.hex())
+    assert ok.returncode == 0 and "(seal/2)" in ok.stdout, ok
+    # The operator and the epoch are sealed now: changing either breaks it.
+    for changed in ({**record, "operator": "otro"}, {**record, "epoch": "0" * 16},
+                    {k: v for k, v in record.items() if k != "seal"}, {**record, "seal": "seal/9"}):
+        path.write_text(json.dumps(changed), encoding="utf-8")
+        bad = run_verifier(str(path), "--key", key.hex())
+        assert bad.returncode == 1 and bad.stdout.startswith("FALLA: "), (changed, bad)
+
+
+def test_stations_seal_with_seal2(tmp_path):
+    record = station_record(tmp_path)
+    assert record["seal"] == "seal/2" and record["epoch"]
+    assert record_hash({**record, "operator": "alguien"}) != record["hash"]

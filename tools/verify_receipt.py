@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Comprueba el sello de una entrega de leche (especificación seal/1, docs/seal.md).
+"""Comprueba el sello de una entrega de leche (especificaciones seal/1, docs/seal.md,
+y seal/2, docs/seal-2.md).
 
     python3 verify_receipt.py REGISTRO.json [--key HEX] [--code A1B2-C3D4]
 
@@ -26,6 +27,9 @@ CORE = (
     ("fat_pct", "number"), ("milk_temp_c", "number"), ("accepted", "boolean"),
     ("reject_reason", "text"), ("prev_hash", "text"),
 )
+# seal/2: the same sixteen, plus where the record sits and who recorded it.
+CORE_2 = CORE + (("epoch", "text"), ("operator", "text"))
+VERSIONS = {"seal/1": CORE, "seal/2": CORE_2}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -71,9 +75,17 @@ def value_of(record, key, kind):
     return str(value)                                      # §2.2
 
 
+def version_of(record):
+    """The record's `seal` key; seal/1 when it has none."""
+    version = record.get("seal", "seal/1")
+    if version not in VERSIONS:
+        raise Falla(f"versión de sello desconocida: {version!r}")
+    return version
+
+
 def canonical_text(record):
     """§3: the sorted, compact, UTF-8 JSON object of the core."""
-    core = {key: value_of(record, key, kind) for key, kind in CORE}
+    core = {key: value_of(record, key, kind) for key, kind in VERSIONS[version_of(record)]}
     return json.dumps(core, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -95,7 +107,7 @@ def check(record, key=None, code=None):
         raise Falla(f"el código del recibo {printed} no corresponde al hash ({receipt_code_of(digest)})")
     if code is not None and code.strip().upper() != receipt_code_of(digest):
         raise Falla(f"el registro es el del recibo {receipt_code_of(digest)}, no el de {code.strip().upper()}")
-    what = f"recibo {receipt_code_of(digest)}: los valores corresponden al hash"
+    what = f"recibo {receipt_code_of(digest)} ({version_of(record)}): los valores corresponden al hash"
     if key is not None:
         signature = hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature, str(record.get("hmac") or "")):
@@ -122,7 +134,7 @@ def parse_key(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="verify_receipt.py",
-        description="Comprueba el sello (seal/1) de un registro de entrega de leche.")
+        description="Comprueba el sello (seal/1 o seal/2) de un registro de entrega de leche.")
     parser.add_argument("record", metavar="REGISTRO.json", help="el registro de la entrega (objeto JSON)")
     parser.add_argument("--key", metavar="HEX", help="clave de la estación: comprueba también la firma")
     parser.add_argument("--code", metavar="A1B2-C3D4", help="el código impreso en el recibo")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from milk_common.contract import delivery_payload, station_topic, tank_payload
-from milk_common.integrity import GENESIS, seal
+from milk_common.integrity import GENESIS, SEAL_2, seal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -129,7 +129,7 @@ class Outbox:
                 last, prev_hash = row if row else (0, GENESIS)
                 payload = seal(delivery_payload(**{"id": uuid.uuid4().hex, "seq": last + 1,
                                                    "kind": "delivery", "refers_to": None, **record,
-                                                   "epoch": self.epoch}),
+                                                   "epoch": self.epoch, "seal": SEAL_2}),
                                prev_hash, key)
                 text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
                 self._db.execute(

@@ -6,6 +6,11 @@ prev_hash) it has seen in the `links` table of `chain.sqlite3` and compares
 each record with both neighbours already known, so records may arrive in
 any order (a replay, a backlog, several hubs sharing one subscription).
 
+The same transaction keeps the index of delivery ids (`ids` table): one
+id is one delivery. An unchanged re-send (same id, same hash) is nothing;
+a record with a known id and another hash is `id_reused`, and it is refused
+(never a second payable point), whatever seq or epoch it claims.
+
 Checking one record at a time cost one transaction, and so one disk sync,
 per delivery: most of the hub's time. Here a batch reads the rows it needs
 in a few statements, checks its records in arrival order against them and
@@ -51,23 +56,49 @@ def _known(db: sqlite3.Connection, key: ChainKey, seqs: set[int]) -> dict[int, t
     return found
 
 
+def _known_ids(db: sqlite3.Connection, center: str, station: str, ids: list[str]) -> dict[str, str]:
+    """id -> hash of the deliveries of one station the hub already took."""
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start:start + _CHUNK]
+        marks = ",".join("?" * len(part))
+        found.update(db.execute(f"SELECT id, hash FROM ids WHERE center=? AND station=? AND id IN ({marks})",
+                                (center, station, *part)))
+    return found
+
+
 def check_links(db: sqlite3.Connection, records: Iterable[dict]) -> list[LinkFinding]:
+    """`check_batch`'s findings alone (tests, `ChainWatch.observe`)."""
+    return check_batch(db, records)[0]
+
+
+def check_batch(db: sqlite3.Connection, records: Iterable[dict]) -> tuple[list[LinkFinding], set[int]]:
     """Check and record a batch of sealed deliveries (dicts with center,
     station, seq, hash, prev_hash, id and optionally epoch) inside the
-    caller's transaction; the findings in arrival order.
+    caller's transaction; the findings in arrival order, and the positions
+    (in `records`) of the records to refuse.
 
     Same verdicts as checking the records one by one in that order: an
-    identical re-send is nothing, a different record on a known seq is
-    `seq_reused`, a record that does not follow its predecessor or is not
-    followed by its successor is `chain`."""
+    identical re-send is nothing; a record whose id the hub already took
+    with another hash is `id_reused`, refused and not recorded; a different
+    record on a known seq is `seq_reused`; a record that does not follow its
+    predecessor or is not followed by its successor is `chain`."""
     by_chain: dict[ChainKey, list[tuple[int, dict]]] = {}
     for order, record in enumerate(records):
         if record.get("hash"):
             key = (record["center"], record["station"], record.get("epoch") or "")
             by_chain.setdefault(key, []).append((order, record))
     findings: list[tuple[int, LinkFinding]] = []
+    refused: set[int] = set()
     new_rows = []
+    new_ids = []
+    id_hashes: dict[tuple[str, str], dict[str, str]] = {}
+    for (center, station, _epoch), chain_records in by_chain.items():
+        known = id_hashes.setdefault((center, station), {})
+        wanted_ids = sorted({str(r["id"]) for _, r in chain_records} - set(known))
+        known.update(_known_ids(db, center, station, wanted_ids))
     for key, chain_records in by_chain.items():
+        known = id_hashes[(key[0], key[1])]
         wanted = set()
         for _, record in chain_records:
             seq = int(record["seq"])
@@ -75,7 +106,17 @@ def check_links(db: sqlite3.Connection, records: Iterable[dict]) -> list[LinkFin
         links = _known(db, key, wanted)
         for order, record in chain_records:
             seq = int(record["seq"])
+            ident = str(record["id"])
             where = (key[0], key[1], seq, record.get("id"))
+            taken = known.get(ident)
+            if taken is not None and taken != record["hash"]:
+                findings.append((order, (*where, "id_reused",
+                                         "a different record already had this delivery id")))
+                refused.add(order)
+                continue
+            if taken is None:
+                known[ident] = record["hash"]
+                new_ids.append((key[0], key[1], ident, key[2], seq, record["hash"]))
             same = links.get(seq)
             if same is not None:
                 if same[0] != record["hash"]:
@@ -94,5 +135,13 @@ def check_links(db: sqlite3.Connection, records: Iterable[dict]) -> list[LinkFin
     if new_rows:
         db.executemany("INSERT INTO links (center, station, epoch, seq, hash, prev_hash) "
                        "VALUES (?,?,?,?,?,?)", new_rows)
+    if new_ids:
+        db.executemany("INSERT INTO ids (center, station, id, epoch, seq, hash) VALUES (?,?,?,?,?,?)", new_ids)
     findings.sort(key=lambda pair: pair[0])     # stable: a record's own findings keep their order
-    return [finding for _, finding in findings]
+    return [finding for _, finding in findings], refused
+
+
+IDS_TABLE = """CREATE TABLE IF NOT EXISTS ids (
+    center TEXT NOT NULL, station TEXT NOT NULL, id TEXT NOT NULL,
+    epoch TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (center, station, id))"""

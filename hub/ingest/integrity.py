@@ -15,14 +15,14 @@ import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from milk_common.integrity import signature_ok, ts_ms
+from milk_common.integrity import UnknownSeal, signature_ok, ts_ms
 
 from hub.config import HubIntegrity
-from hub.ingest.chain import check_links
+from hub.ingest.chain import IDS_TABLE, check_batch
 from hub.ingest.jsonlines import append_lines
 from hub.ingest.sealfields import seal_hash
 from hub.security.keys import StationKeys
@@ -37,12 +37,25 @@ class Finding:
     station: str
     seq: int | None
     id: str | None
-    problem: str           # hash | signature | unsigned | no_key | revoked | seq_reused | chain
+    problem: str           # hash | signature | unsigned | no_key | revoked | seq_reused | id_reused
+                           # | chain | ts_mismatch | ts_ms_key | duplicate_id | time_not_sealed
     detail: str
+    # `verify` only: the InfluxDB point it is about (its time; priced with --pricing).
+    point: dict | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict:
-        return {"center": self.center, "station": self.station, "seq": self.seq, "id": self.id,
-                "problem": self.problem, "detail": self.detail}
+        out = {"center": self.center, "station": self.station, "seq": self.seq, "id": self.id,
+               "problem": self.problem, "detail": self.detail}
+        if self.point is not None and self.point.get("time") is not None:
+            out["time"] = _rfc3339_ns(int(self.point["time"]))
+        return out
+
+
+def _rfc3339_ns(time_ns: int) -> str:
+    """A point's time, to the nanosecond (where a moved copy shows)."""
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ns:09d}Z"
 
 
 def check_seal(record: dict, settings: HubIntegrity, keys: StationKeys | None = None) -> Finding | None:
@@ -66,7 +79,11 @@ def check_seal(record: dict, settings: HubIntegrity, keys: StationKeys | None = 
         if settings.require_signature or key is not None:
             return Finding(**where, problem="unsigned", detail="the delivery carries no seal")
         return None
-    if seal_hash(record) != record["hash"]:     # record_hash, faster (sealfields.py)
+    try:
+        digest = seal_hash(record)              # record_hash, faster (sealfields.py)
+    except UnknownSeal as exc:
+        return Finding(**where, problem="hash", detail=str(exc))
+    if digest != record["hash"]:
         return Finding(**where, problem="hash", detail="the values do not match the record's hash")
     if key is None:
         if settings.require_signature:
@@ -74,6 +91,28 @@ def check_seal(record: dict, settings: HubIntegrity, keys: StationKeys | None = 
         return None
     if not signature_ok(record["hash"], record.get("hmac", ""), key):
         return Finding(**where, problem="signature", detail="the signature does not match the station's key")
+    return None
+
+
+def sealed_time_finding(record: dict, ts: datetime) -> Finding | None:
+    """Whether the delivery's `ts` is the time its seal covers (`ts_ms`).
+
+    The point's time in InfluxDB is the sealed `ts_ms`, so a copy that only
+    moves `ts` cannot become a new point; and a record whose `ts` says
+    another time than its seal is refused. Stations stamp whole
+    milliseconds, so a `ts` with digits below the millisecond is not one
+    they sealed, and a `ts_ms` key the record carries must be its `ts`."""
+    where = dict(center=record.get("center", ""), station=record.get("station", ""),
+                 seq=record.get("seq"), id=record.get("id"))
+    from_ts = ts_ms(ts)
+    if "ts_ms" in record:
+        carried = record["ts_ms"]
+        if isinstance(carried, bool) or not isinstance(carried, int) or carried != from_ts:
+            return Finding(**where, problem="ts_ms_key",
+                           detail="it carries a ts_ms that is not its ts: the time was moved")
+    if ts.microsecond % 1000:
+        return Finding(**where, problem="ts_mismatch",
+                       detail="its ts is not the time it was sealed at (digits below the millisecond)")
     return None
 
 
@@ -107,6 +146,7 @@ class ChainWatch:
             center TEXT NOT NULL, station TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
             hash TEXT NOT NULL, prev_hash TEXT NOT NULL,
             PRIMARY KEY (center, station, epoch, seq))""")
+        self._db.execute(IDS_TABLE)
         old = self._db.execute("SELECT name FROM sqlite_master WHERE name = 'chain'").fetchone()
         if old:   # the table before epochs: its records had none
             self._db.executescript("""BEGIN;
@@ -114,20 +154,25 @@ class ChainWatch:
                 DROP TABLE chain; COMMIT;""")
 
     def observe_batch(self, records: list[dict]) -> list[Finding]:
+        """`check_batch`'s findings alone."""
+        return self.check_batch(records)[0]
+
+    def check_batch(self, records: list[dict]) -> tuple[list[Finding], set[int]]:
         """Record a batch of sealed deliveries in one transaction (one disk
-        sync, not one per record); the same findings as `observe` on each in
-        turn (hub/ingest/chain.py). BEGIN IMMEDIATE: hubs sharing the file
-        check their batches one after the other, so two neighbours handled
-        by two hubs at once still meet."""
+        sync, not one per record): the findings, as `observe` on each in
+        turn, and the positions of the records to refuse (a known id with
+        other content: hub/ingest/chain.py). BEGIN IMMEDIATE: hubs sharing
+        the file check their batches one after the other, so two neighbours
+        handled by two hubs at once still meet."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                found = check_links(self._db, records)
+                found, refused = check_batch(self._db, records)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return [Finding(*f) for f in found]
+        return [Finding(*f) for f in found], refused
 
     def observe(self, record: dict) -> list[Finding]:
         """Record a sealed delivery; findings when it contradicts its neighbours."""
@@ -152,18 +197,46 @@ class IntegrityLog:
 
 
 def verify_points(rows, settings: HubIntegrity, keys: StationKeys | None = None) -> list[Finding]:
-    """Check deliveries read back from InfluxDB (dicts of fields and tags, time in ns)."""
+    """Check deliveries read back from InfluxDB (dicts of fields and tags, time in ns).
+
+    Finds, whoever wrote the points (through the hub or straight into
+    InfluxDB): a point whose values or time do not match its seal (`hash`,
+    `signature`, ...: the point's time is the sealed `ts_ms`, so a moved
+    point fails its hash); a point stored at a time with digits below the
+    millisecond, which no seal covers (`time_not_sealed`); every point beyond
+    the first of a delivery id (`duplicate_id`: one id is one delivery, paid
+    once); and chain breaks between neighbours."""
     findings: list[Finding] = []
-    by_station: dict[tuple[str, str], list[dict]] = {}
+    by_station: dict[tuple[str, str, str], list[dict]] = {}
+    by_id: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
         record = dict(row)
-        record["ts_ms"] = int(record.pop("time")) // 1_000_000
+        time_ns = int(record.pop("time"))
+        record["ts_ms"] = time_ns // 1_000_000
+        point = {**row, "time": time_ns}
+        where = dict(center=record.get("center", ""), station=record.get("station", ""),
+                     seq=record.get("seq"), id=record.get("id"))
         finding = check_seal(record, settings, keys)
         if finding:
-            findings.append(finding)
+            findings.append(Finding(**{**finding.__dict__, "point": point}))
+        if time_ns % 1_000_000:
+            findings.append(Finding(**where, problem="time_not_sealed", point=point,
+                                    detail="stored at a time below the millisecond: not the time it was sealed at"))
+        by_id.setdefault((where["center"], where["station"], str(where["id"])), []).append(
+            {"point": point, "sound": finding is None and not time_ns % 1_000_000})
         # One chain per station database: a new epoch starts again at seq 1.
         by_station.setdefault((record["center"], record["station"], record.get("epoch") or ""),
                               []).append(record)
+    for (center, station, ident), points in by_id.items():
+        if len(points) < 2:
+            continue
+        # The one kept is a sound point (seal and time right), the earliest such.
+        points.sort(key=lambda p: (not p["sound"], p["point"]["time"]))
+        for extra in points[1:]:
+            point = extra["point"]
+            findings.append(Finding(center, station, point.get("seq"), ident, "duplicate_id",
+                                    f"{len(points)} points carry this delivery id: paid "
+                                    f"{len(points)} times", point))
     for (center, station, _epoch), records in by_station.items():
         records.sort(key=lambda r: int(r["seq"]))
         for prev, cur in zip(records, records[1:]):

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import msgspec
 
-from milk_common.integrity import CORE_FIELDS, ts_ms
+from milk_common.integrity import CORE_BY_VERSION, seal_version, ts_ms
 
 UNSET = msgspec.UNSET
 
@@ -48,6 +48,8 @@ class SealFields(msgspec.Struct, forbid_unknown_fields=False):
     hash: Any = UNSET
     hmac: Any = UNSET
     epoch: Any = UNSET
+    operator: Any = UNSET
+    seal: Any = UNSET
 
 
 _DECODER = msgspec.json.Decoder(SealFields)
@@ -66,10 +68,10 @@ def seal_record(payload: bytes) -> dict:
 
 
 # The canonical text's keys in code-point order, and how each is written
-# (docs/seal.md §1-3); milk_common.integrity.CORE_FIELDS is the reference.
-_SORTED_CORE = tuple(sorted(CORE_FIELDS))
-_KEY_TEXT = tuple((name, kind, ("{" if i == 0 else ",") + encode_basestring(name) + ":")
-                  for i, (name, kind) in enumerate(_SORTED_CORE))
+# (docs/seal.md §1-3, docs/seal-2.md); milk_common.integrity is the reference.
+_KEY_TEXT = {version: tuple((name, kind, ("{" if i == 0 else ",") + encode_basestring(name) + ":")
+                            for i, (name, kind) in enumerate(sorted(fields)))
+             for version, fields in CORE_BY_VERSION.items()}
 
 
 def seal_hash(record: Mapping[str, object]) -> str:
@@ -81,7 +83,8 @@ def seal_hash(record: Mapping[str, object]) -> str:
     and sorts it: four times the time, at thousands of deliveries a second."""
     parts = []
     append = parts.append
-    for name, kind, key_text in _KEY_TEXT:
+    # seal_version raises UnknownSeal (a ValueError) for a version it does not know.
+    for name, kind, key_text in _KEY_TEXT[seal_version(record)]:
         if name == "ts_ms":
             value = record.get("ts_ms", UNSET)
             if value is UNSET:

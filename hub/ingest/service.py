@@ -42,11 +42,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from milk_common.contract import DeliveryV1, InvalidPayload, decode_station_message, hub_subscriptions
+from milk_common.integrity import ts_ms
 from milk_common.mqtt import configure_client
 
 from hub.config import HubConfig
 from hub.store.influx import InfluxError, InfluxV1
-from hub.ingest.integrity import ChainWatch, IntegrityLog, check_seal
+from hub.ingest.integrity import ChainWatch, IntegrityLog, check_seal, sealed_time_finding
 from hub.ingest.jsonlines import append_lines
 from hub.ingest.sealfields import seal_record
 from hub.ingest.timecheck import flag_lines, stamp_findings
@@ -390,11 +391,12 @@ class Ingest:
                 log.exception("storing a batch failed; its messages stay unacknowledged")
 
     def _check(self, batch: list[Received]) -> Checked:
-        """Validate, check seals, chain and stamps, and build the lines of a batch."""
+        """Validate, check seals, chain, ids and stamps, and build the lines of a batch."""
         good: list[tuple[Received, list[str]]] = []
         bad: list[tuple[Received, str]] = []
         decoded = []          # for the recovery index, dead letters included
         sealed: list[dict] = []
+        sealed_at: list[int] = []     # each sealed record's place in `good`
         findings: list = []
         arrived = datetime.now(timezone.utc)
         for msg in batch:
@@ -402,7 +404,10 @@ class Ingest:
                 message = decode_station_message(msg.topic, msg.payload)
                 decoded.append(message)
                 if isinstance(message, DeliveryV1):
-                    good.append((msg, self._delivery_lines(msg, message, arrived, sealed, findings)))
+                    lines = self._delivery_lines(msg, message, arrived, sealed, findings)
+                    if len(sealed) > len(sealed_at):
+                        sealed_at.append(len(good))
+                    good.append((msg, lines))
                 else:
                     good.append((msg, points(message)))
             except InvalidPayload as exc:
@@ -414,9 +419,20 @@ class Ingest:
                 bad.append((msg, f"cannot be stored: {exc}"))
         if sealed:
             try:
-                findings.extend(self.chain.observe_batch(sealed))
+                chain_findings, refused = self.chain.check_batch(sealed)
+                findings.extend(chain_findings)
             except sqlite3.Error as exc:   # the chain is a check, not the data: store anyway
                 self._error(f"chain check failed: {exc}")
+                chain_findings, refused = [], set()
+            if refused:
+                # A known id with other content: a dead letter, never a second point.
+                why = {(f.center, f.station, f.id): f.detail for f in chain_findings if f.problem == "id_reused"}
+                for j in sorted(refused):
+                    record = sealed[j]
+                    detail = why.get((record.get("center"), record.get("station"), record.get("id")), "id reused")
+                    bad.append((good[sealed_at[j]][0], f"integrity: {detail}"))
+                drop = {sealed_at[j] for j in refused}
+                good = [entry for i, entry in enumerate(good) if i not in drop]
         self._integrity_findings(findings)
         return Checked(good, bad, decoded)
 
@@ -469,22 +485,26 @@ class Ingest:
 
     def _delivery_lines(self, msg: Received, message: DeliveryV1, arrived: datetime,
                         sealed: list[dict], findings: list) -> list[str]:
-        """Refuse a delivery whose seal is wrong (raises InvalidPayload); queue
-        it for the batch's chain check; flag a stamp that cannot be right
-        (stored all the same: its line goes beside it, hub/ingest/timecheck.py)."""
+        """Refuse a delivery whose seal is wrong or whose time is not the
+        sealed one (raises InvalidPayload); queue it for the batch's chain and
+        id check; flag a stamp that cannot be right (stored all the same: its
+        line goes beside it, hub/ingest/timecheck.py). The point's time is the
+        sealed `ts_ms`: a point's identity comes only from sealed values."""
         record = seal_record(msg.payload)     # the seal's keys as sent, no second full parse
-        finding = check_seal(record, self.config.integrity, self.station_keys)
+        finding = check_seal(record, self.config.integrity, self.station_keys) or \
+            sealed_time_finding(record, message.ts)
         if finding is not None:
             findings.append(finding)
             raise InvalidPayload(f"integrity: {finding.detail}")
         sealed.append(record)
+        time_ns = ts_ms(message.ts) * 1_000_000
         cc = self.config.clock
         stamp = stamp_findings(message.center, message.station, message.seq, message.id, message.ts,
                                arrived, cc.future_tolerance_s, cc.late_after_days)
         if not stamp:
-            return [delivery_line(message)]
+            return [delivery_line(message, time_ns)]
         findings.extend(stamp)
-        return [delivery_line(message), *flag_lines(stamp, message.ts, arrived)]
+        return [delivery_line(message, time_ns), *flag_lines(stamp, message.ts, arrived)]
 
     def _integrity_findings(self, findings: list) -> None:
         if not findings:

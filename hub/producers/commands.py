@@ -50,6 +50,8 @@ def add_commands(sub) -> None:
     one = sub.add_parser("producer", help="a producer's balance and history")
     one.add_argument("code")
     one.add_argument("--periods", type=int, default=6, help="how many periods back (default 6)")
+    one.add_argument("--until", metavar="PERIOD",
+                     help="the last period shown, e.g. 2026-11-2 (default: the current one)")
     one.add_argument("--pricing", help="pricing TOML, for the currency and time zone")
     _config_arg(one)
     _ledger_arg(one)
@@ -220,13 +222,13 @@ def _check_known_producer(args, code: str) -> None:
 
 def cmd_producer(args: argparse.Namespace) -> int:
     from hub.payments.advances import merge_advances
-    from hub.payments.periods import period_of
+    from hub.payments.errors import PaymentsError
+    from hub.payments.periods import Period, period_of
     from hub.producers.history import build_history, render_history
 
     lang = _lang(args)
     currency, zone = "", None
     if args.pricing:
-        from hub.payments.errors import PaymentsError
         from hub.payments.pricing import load_pricing
         try:
             pricing = load_pricing(args.pricing)
@@ -260,7 +262,10 @@ def cmd_producer(args: argparse.Namespace) -> int:
             advances = merge_advances([], ledger.advance_records(), ledger.known_advances())
         finally:
             ledger.close_db()
-    current = period_of(datetime.now(zone), zone)
+    try:
+        current = Period.parse(args.until) if args.until else period_of(datetime.now(zone), zone)
+    except PaymentsError as exc:
+        raise UserError(str(exc)) from None
     periods = [current]
     while len(periods) < args.periods:
         periods.insert(0, periods[0].previous())

@@ -70,9 +70,10 @@ SEAL_FIELDS = ("id, seq, kind, refers_to, weight_kg, liters, solids_pct, fat_pct
 
 def period_delivery_rows(influx: InfluxV1, period: Period, tz: ZoneInfo,
                          chunk_size: int = 10000) -> Iterator[dict]:
-    """Raw delivery points of a period with every sealed field (for `verify`)."""
+    """Raw delivery points of a period with every sealed field, seal/2's
+    epoch and operator included, and the seal's version (for `verify`)."""
     start, end = period.bounds(tz)
     # epoch: a reinstalled station counts seq from 1 again (docs/recovery.md).
-    q = (f"SELECT {SEAL_FIELDS}, epoch FROM delivery "
+    q = (f'SELECT {SEAL_FIELDS}, epoch, "operator", "seal" FROM delivery '
          f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
     yield from influx.query(q, chunk_size=chunk_size)

@@ -32,7 +32,7 @@ def _num(value: float) -> str:
     return repr(value)
 
 
-def delivery_line(m: DeliveryV1) -> str:
+def delivery_line(m: DeliveryV1, time_ns: int | None = None) -> str:
     """The `delivery` point of one delivery, built straight into text: the
     hub writes thousands a second, and the generic `line()` spent most of
     its time making and walking a dict of 25 fields. Tags need no escaping:
@@ -68,7 +68,11 @@ def delivery_line(m: DeliveryV1) -> str:
         append(f",note={_text(m.note)}")
     if m.epoch is not None:
         append(f',epoch="{m.epoch}"')
-    return f"{text}{''.join(optional)} {to_ns(m.ts)}"
+    if m.seal is not None:
+        append(f',seal="{m.seal}"')
+    # The hub passes the sealed time (ts_ms in ns): a point's identity comes
+    # only from sealed values (hub/ingest/integrity.py, sealed_time_finding).
+    return f"{text}{''.join(optional)} {to_ns(m.ts) if time_ns is None else time_ns}"
 
 
 @points.register

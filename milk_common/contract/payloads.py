@@ -70,8 +70,10 @@ class DeliveryV1(Payload, tag="delivery/1", kw_only=True):
     organoleptic: Literal["ok", "not_ok"] | None = None
     acidity_dornic: Annotated[float, Meta(gt=0, lt=100)] | None = None
     note: Annotated[str, Meta(max_length=200)] = ""
-    # The station database's sequence epoch (docs/recovery.md); outside the seal.
+    # The station database's sequence epoch (docs/recovery.md); inside the seal from seal/2.
     epoch: Epoch | None = None
+    # The seal's version (docs/seal.md, docs/seal-2.md); absent: seal/1.
+    seal: Literal["seal/1", "seal/2"] | None = None
 
     def __post_init__(self) -> None:
         if self.accepted and self.solids_pct is None:
