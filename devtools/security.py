@@ -24,6 +24,7 @@ from hub.security.broker import BrokerAccess
 from hub.security.provision import StationAccess, provision_ca, provision_station, revoke_station
 from milk_common.contract.topics import TOPIC_ROOT
 from milk_common.mqtt import MqttAccess, make_client
+from milk_common.mqtt import stop_loop
 
 HUB_USER = "milk-hub"
 PROBE = ("devtools", "probe")
@@ -53,7 +54,7 @@ def try_login(port: int, access, timeout_s: float = 3.0) -> bool | None:
     client.loop_start()
     done.wait(timeout_s)
     client.disconnect()
-    client.loop_stop()
+    stop_loop(client)
     return answer[0] if answer else None
 
 

@@ -102,3 +102,15 @@ def make_client(access, **kwargs):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
     configure_client(client, access)
     return client
+
+
+def stop_loop(client) -> None:
+    """`client.loop_stop()` without paho 2.x's race (eclipse-paho/paho.mqtt.python#872):
+    its network thread clears `client._thread` as it ends, which can fall
+    between loop_stop's check and its join, and loop_stop then raises
+    AttributeError. The thread has ended by then, which is all loop_stop
+    waits for."""
+    try:
+        client.loop_stop()
+    except AttributeError:
+        pass

@@ -25,6 +25,7 @@ from hub.alerts.engine import AlertEngine, AlertSettings
 from hub.alerts.store import AlertStore
 
 from .conftest import wait_until
+from milk_common.mqtt import stop_loop
 
 TRACES = Path(__file__).parent / "data" / "traces"
 REPO = Path(__file__).parent.parent
@@ -309,7 +310,7 @@ webhook_url = "{webhook_server.url}"
         station.stop()
         bench.stop()
         hub.stop()
-        watcher.loop_stop()
+        stop_loop(watcher)
         watcher.disconnect()
 
 

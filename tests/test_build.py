@@ -71,14 +71,19 @@ def test_lock_lines_with_markers_are_read(tmp_path):
                                     ("jinja2", "3.1.6", None)]
 
 
-def test_wal_is_switched_on_while_another_process_holds_the_database(tmp_path, monkeypatch):
-    """Two hubs sharing a data folder start together: the one that finds the
-    file locked waits and retries instead of stopping."""
+def _held_database(tmp_path):
+    """A database another connection holds locked, and a late second connection."""
     path = tmp_path / "shared.sqlite3"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")
-    late = sqlite3.connect(path, isolation_level=None, timeout=0)
+    return holder, sqlite3.connect(path, isolation_level=None, timeout=0)
+
+
+def test_wal_is_switched_on_while_another_process_holds_the_database(tmp_path, monkeypatch):
+    """Two hubs sharing a data folder start together: the one that finds the
+    file locked waits and retries instead of stopping."""
+    holder, late = _held_database(tmp_path)
     with pytest.raises(sqlite3.OperationalError):
         late.execute("PRAGMA journal_mode=WAL")       # what stopped the second hub
     waits = []
@@ -93,10 +98,6 @@ def test_wal_is_switched_on_while_another_process_holds_the_database(tmp_path, m
 
 
 def test_wal_gives_up_after_the_wait(tmp_path):
-    path = tmp_path / "shared.sqlite3"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN EXCLUSIVE")
-    late = sqlite3.connect(path, isolation_level=None, timeout=0)
+    _holder, late = _held_database(tmp_path)
     with pytest.raises(sqlite3.OperationalError):
         use_wal(late, wait_s=0.05)

@@ -28,6 +28,7 @@ from devtools.linkcut import LinkRelay
 from devtools.servers import REPO
 
 from .conftest import wait_until
+from milk_common.mqtt import stop_loop
 
 pytestmark = pytest.mark.servers
 
@@ -400,7 +401,7 @@ def test_link_offline_outbox_rises_then_drains(page, bench, servers, unique):
         wait_until(lambda: {d["id"] for d in got} >= {first["id"], second["id"]}, 10,
                    message="both deliveries at the broker")
     finally:
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
 
 

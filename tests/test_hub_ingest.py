@@ -16,6 +16,7 @@ from hub.store.points import points
 
 from .conftest import wait_until
 from .test_pipeline import hub_connected, hub_status, stored
+from milk_common.mqtt import stop_loop
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = {"schema": "delivery/1", "id": "a1b2c3", "seq": 1, "center": "c1", "station": "s1",
@@ -73,7 +74,7 @@ def test_bad_messages_become_dead_letters_and_service_keeps_going(servers, hub, 
              client.publish(topic, json.dumps(second), qos=1)]
     for info in infos:
         info.wait_for_publish(5)
-    client.loop_stop()
+    stop_loop(client)
     client.disconnect()
     wait_until(lambda: stored(servers, hub.database) == 2, message="good ones stored")
     wait_until(lambda: hub_status(hub)["dead_letters"] == 2, message="bad ones counted")

@@ -16,6 +16,7 @@ from milk_common.integrity import GENESIS, seal
 
 from .conftest import HubProcess, wait_until, write_hub_config
 from .test_pipeline import hub_connected, hub_status, make_records, stored
+from milk_common.mqtt import stop_loop
 
 pytestmark = pytest.mark.servers
 LIMA = ZoneInfo("America/Lima")
@@ -56,7 +57,7 @@ def publish(servers, topic, payloads):
     client.loop_start()
     for p in payloads:
         client.publish(topic, json.dumps(p), qos=1).wait_for_publish(5)
-    client.loop_stop()
+    stop_loop(client)
     client.disconnect()
 
 

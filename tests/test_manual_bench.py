@@ -19,6 +19,7 @@ from collector_station.instruments.devices import tank_probes
 from collector_station.instruments.manual import ManualCommand, ManualError, parse_manual_line
 
 from .conftest import wait_until
+from milk_common.mqtt import stop_loop
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", "LC_ALL": ""}
@@ -150,7 +151,7 @@ def test_a_bench_driven_by_hand_records_what_it_showed(servers, tmp_path, unique
         if station:
             assert station.stop() == 0, station.err
         assert sim.stop() == 0, sim.err
-        sub.loop_stop()
+        stop_loop(sub)
         sub.disconnect()
     assert not any("Traceback" in line for line in sim.err + (station.err if station else []))
 

@@ -22,6 +22,7 @@ import pytest
 from devtools.servers import free_port
 
 from .conftest import HubProcess, wait_until, write_hub_config
+from milk_common.mqtt import stop_loop
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "payments"
@@ -240,7 +241,7 @@ def test_hub_ingest_messages_each_stored_delivery_once(servers, tmp_path, unique
         assert "20.00 L, ST 12.10 %" in receiver.to("/rosa")[0]["message"]
         assert len(receiver.calls) == 1           # P002 has no URL
         assert hub.proc.poll() is None
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
     finally:
         hub.stop()

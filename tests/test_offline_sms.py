@@ -18,6 +18,7 @@ from collector_station.offline.settings import AlertsConfig
 from devtools.fakemodem import FakeModem
 
 from .conftest import wait_until
+from milk_common.mqtt import stop_loop
 
 LIMA = ZoneInfo("America/Lima")
 SINCE = datetime(2026, 11, 27, 6, 12, tzinfo=LIMA)
@@ -306,7 +307,7 @@ def test_the_station_hears_the_hubs_retained_liveness(servers, unique, tmp_path)
         publisher.stop()
         outbox.close()
         hub.publish(hub_status_topic(f"hub-{unique}"), b"", qos=1, retain=True).wait_for_publish(5)
-        hub.loop_stop()
+        stop_loop(hub)
         hub.disconnect()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import wait_until, write_hub_config
+from milk_common.mqtt import stop_loop
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "payments"
@@ -107,7 +108,7 @@ def test_published_registry_leaves_out_phone_and_notify(servers, tmp_path, uniqu
     try:
         wait_until(lambda: got, 15, message="the retained registry")
     finally:
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
     text = got[0].decode()
     payload = json.loads(text)

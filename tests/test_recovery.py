@@ -32,6 +32,7 @@ from hub.store.influx import InfluxError, InfluxV1
 from milk_common.contract import HUB_STATUS_SUBSCRIPTION, station_topic
 
 from .conftest import HubProcess, wait_until, write_hub_config
+from milk_common.mqtt import stop_loop
 
 LIMA = ZoneInfo("America/Lima")
 KEY = b"fedcba9876543210fedcba9876543210"
@@ -248,5 +249,5 @@ def test_hub_liveness_online_then_offline_by_its_will(servers, tmp_path, unique)
         hub.stop()
         # Clear the retained message so no later test sees this hub.
         client.publish(f"milk/v1/hubs/hub-{unique}", b"", qos=1, retain=True).wait_for_publish(5)
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()

@@ -27,6 +27,7 @@ from milk_common.mqtt import MqttAccess
 
 from .conftest import wait_until
 from .test_pipeline import hub_connected, hub_status, stored
+from milk_common.mqtt import stop_loop
 
 REPO = Path(__file__).resolve().parent.parent
 LIMA = ZoneInfo("America/Lima")
@@ -53,7 +54,7 @@ def publish_as(servers, access, topic, payloads, protocol=mqtt.MQTTv5):
         for p in payloads:
             client.publish(topic, json.dumps(p), qos=1).wait_for_publish(10)
     finally:
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
     return acks
 
@@ -179,7 +180,7 @@ def test_station_cannot_publish_under_another_station(servers, hub, unique):
         wait_until(lambda: stored(servers, hub.database) == 1, message="the rightful one stored")
         time.sleep(0.5)
     finally:
-        watcher.loop_stop()
+        stop_loop(watcher)
         watcher.disconnect()
     assert [t for t in seen if t != "subscribed"] == [topic]
     assert stored(servers, hub.database) == 1

@@ -18,6 +18,7 @@ from milk_common.integrity import GENESIS, seal
 
 from .conftest import REPO, wait_until, write_hub_config
 from .test_pipeline import make_records
+from milk_common.mqtt import stop_loop
 
 pytestmark = pytest.mark.servers
 LIMA = ZoneInfo("America/Lima")
@@ -115,7 +116,7 @@ def test_two_hubs_store_each_delivery_once_and_keep_the_chain(servers, two_hubs,
         client.publish(topic, json.dumps(replacement), qos=1).wait_for_publish(10)
         wait_until(lambda: len(ids_stored()) == n, timeout_s=30, message="replacement stored")
     finally:
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
     stored_ids = ids_stored()
     assert sorted(stored_ids) == sorted([r["id"] for r in sent] + ["forged"])   # each once

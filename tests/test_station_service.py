@@ -13,6 +13,7 @@ from collector_station.instruments.simulate import SimulatedBench
 from collector_station.station import Station
 
 from .conftest import wait_until
+from milk_common.mqtt import stop_loop
 
 pytestmark = pytest.mark.servers
 
@@ -33,7 +34,7 @@ class Subscriber:
         return [p for t, p in self.messages if t.endswith(suffix) or f"/{suffix}/" in t]
 
     def close(self) -> None:
-        self.client.loop_stop()
+        stop_loop(self.client)
         self.client.disconnect()
 
 

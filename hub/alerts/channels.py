@@ -11,6 +11,7 @@ import threading
 
 
 from milk_common.contract import alerts_topic
+from milk_common.mqtt import stop_loop
 
 log = logging.getLogger(__name__)
 
@@ -35,5 +36,5 @@ class MqttAlertState:
                                 qos=1, retain=True)
 
     def close(self) -> None:
-        self.client.loop_stop()
+        stop_loop(self.client)
         self.client.disconnect()

@@ -94,17 +94,19 @@ def check_seal(record: dict, settings: HubIntegrity, keys: StationKeys | None = 
     return None
 
 
-def sealed_time_finding(record: dict, ts: datetime) -> Finding | None:
+def sealed_time_finding(record: dict, ts: datetime, from_ts: int | None = None) -> Finding | None:
     """Whether the delivery's `ts` is the time its seal covers (`ts_ms`).
 
     The point's time in InfluxDB is the sealed `ts_ms`, so a copy that only
     moves `ts` cannot become a new point; and a record whose `ts` says
     another time than its seal is refused. Stations stamp whole
     milliseconds, so a `ts` with digits below the millisecond is not one
-    they sealed, and a `ts_ms` key the record carries must be its `ts`."""
+    they sealed, and a `ts_ms` key the record carries must be its `ts`.
+    `from_ts`: ts_ms(ts) when the caller has it already."""
     where = dict(center=record.get("center", ""), station=record.get("station", ""),
                  seq=record.get("seq"), id=record.get("id"))
-    from_ts = ts_ms(ts)
+    if from_ts is None:
+        from_ts = ts_ms(ts)
     if "ts_ms" in record:
         carried = record["ts_ms"]
         if isinstance(carried, bool) or not isinstance(carried, int) or carried != from_ts:

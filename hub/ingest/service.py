@@ -55,6 +55,7 @@ from hub.security.keys import StationKeys
 from hub.store.points import delivery_line, points
 from hub.recovery.watch import RecoveryWatch
 from milk_common.contract import hub_status_payload, hub_status_topic
+from milk_common.mqtt import stop_loop
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +342,7 @@ class Ingest:
                 except (RuntimeError, ValueError):
                     pass
             self._client.disconnect()
-            self._client.loop_stop()
+            stop_loop(self._client)
 
     def stop(self) -> None:
         self._stop.set()
@@ -491,13 +492,16 @@ class Ingest:
         line goes beside it, hub/ingest/timecheck.py). The point's time is the
         sealed `ts_ms`: a point's identity comes only from sealed values."""
         record = seal_record(msg.payload)     # the seal's keys as sent, no second full parse
-        finding = check_seal(record, self.config.integrity, self.station_keys) or \
-            sealed_time_finding(record, message.ts)
+        sealed_ms = ts_ms(message.ts)
+        time_finding = sealed_time_finding(record, message.ts, sealed_ms)
+        if "ts_ms" not in record:
+            record["ts_ms"] = sealed_ms     # what the seal computes from ts, computed once
+        finding = check_seal(record, self.config.integrity, self.station_keys) or time_finding
         if finding is not None:
             findings.append(finding)
             raise InvalidPayload(f"integrity: {finding.detail}")
         sealed.append(record)
-        time_ns = ts_ms(message.ts) * 1_000_000
+        time_ns = sealed_ms * 1_000_000
         cc = self.config.clock
         stamp = stamp_findings(message.center, message.station, message.seq, message.id, message.ts,
                                arrived, cc.future_tolerance_s, cc.late_after_days)
