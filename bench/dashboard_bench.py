@@ -5,7 +5,7 @@
 Writes one fortnight of deliveries as line protocol into an InfluxDB started
 here (devtools/servers.py, its own ports and folder under .run/), then times
 what a page view costs: reading the period's points (`read`:
-`queries.period_rows`, InfluxDB's query and its JSON), tallying them
+`hub.store.deliveries.period_rows`, InfluxDB's query and its JSON), tallying them
 (`tally`: `summary.summarize_rows`), the stations' and tanks' queries
 (`side`), and a whole `GET /?period=...` through Starlette (`page`,
 logged in, cache cold). One JSON line per phase: `phase`, `deliveries`,
@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 from devtools.servers import Servers, free_port  # noqa: E402
 from hub.payments.periods import Period  # noqa: E402
 from hub.store.influx import InfluxV1, line, to_ns  # noqa: E402
-from hub.web import queries  # noqa: E402
+from hub.store import status  # noqa: E402
+from hub.store.deliveries import period_rows  # noqa: E402
 from hub.web.summary import summarize_rows  # noqa: E402
 
 LIMA = ZoneInfo("America/Lima")
@@ -78,7 +79,7 @@ def main() -> int:
                               "total_s": round(time.perf_counter() - t0, 3)}), flush=True)
 
         t0 = time.perf_counter()
-        rows, superseded = queries.period_rows(influx, PERIOD, LIMA)
+        rows, superseded = period_rows(influx, PERIOD, LIMA)
         rows = list(rows)
         report("read", t0)
         t0 = time.perf_counter()
@@ -86,8 +87,8 @@ def main() -> int:
         assert summary.total.deliveries == args.deliveries
         report("tally", t0)
         t0 = time.perf_counter()
-        queries.stations(influx, LIMA)
-        queries.tanks(influx, LIMA)
+        status.stations(influx, LIMA)
+        status.tanks(influx, LIMA)
         report("side", t0)
 
         from starlette.testclient import TestClient

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from milk_common.contract import station_topic
+from milk_common.contract import KEYPAD_WORDS, station_topic, valid_producer_code
 from milk_common.integrity import parse_key
 
 from collector_station.clock import ClockGuard, ClockVerdict
@@ -31,7 +31,7 @@ from collector_station.instruments.stability import FaultNotice
 from collector_station.speech import Speaker
 from collector_station.i18n import reason_text, text
 from collector_station.intake.flow import (AcceptanceRules, IntakeFlow, assess_reading, build_delivery,
-                                           match_producer_number, valid_producer_code)
+                                           match_producer_number)
 from collector_station.intake.quality import flags_text
 from collector_station.supervisor import SupervisorPin
 from collector_station.outbox.store import Outbox
@@ -340,7 +340,8 @@ class Station:
             return False
         code = self._resolve_code(code.strip())
         if not valid_producer_code(code):
-            self.show("bad_code", code=code)
+            # `ap` has the right letters: say it is a keypad command, not which characters a code takes.
+            self.show("keypad_word_code" if code.lower() in KEYPAD_WORDS else "bad_code", code=code)
             return False
         if self.config.registry.require_known:
             producer = self.registry.get(code)

@@ -51,6 +51,7 @@ from collector_station.instruments.protocols.base import (
     Weight,
 )
 from collector_station.instruments.protocols.spec import MilkSample, ScaleDisplay
+from milk_common.mqtt import stop_loop
 
 EVENT_TYPES = (Weight, Volume, Analysis, Status, BridgeSample, ParseError)
 # Bytes and tokens that make parsers think: frame delimiters, signs, number
@@ -246,11 +247,11 @@ def template_payloads(center: str, station: str, key: bytes, rng: random.Random)
     from milk_common import contract
     from milk_common.integrity import GENESIS, seal
     ts = "2026-11-20T06:%02d:%02d.000-05:00" % (rng.randrange(60), rng.randrange(60))
-    delivery = seal({"schema": "delivery/1", "id": "f" + "%015x" % rng.getrandbits(60), "seq": 1,
-                     "center": center, "station": station, "producer": "p001", "ts": ts,
-                     "liters": 20.0, "accepted": True, "solids_pct": 12.1, "snf_pct": 8.6,
-                     "fat_pct": 3.5, "milk_temp_c": 18.5, "weight_kg": 20.62, "density_15c": 1.031,
-                     "flags": [], "kind": "delivery"}, GENESIS, key)
+    delivery = seal(contract.delivery_payload(
+        id="f" + "%015x" % rng.getrandbits(60), seq=1, center=center, station=station,
+        producer="p001", ts=ts, liters=20.0, accepted=True, solids_pct=12.1, snf_pct=8.6,
+        fat_pct=3.5, milk_temp_c=18.5, weight_kg=20.62, density_15c=1.031, flags=[],
+        kind="delivery"), GENESIS, key)
     return {
         "delivery": delivery,
         "tank/t1": contract.tank_payload(center, station, "t1",
@@ -544,7 +545,7 @@ def fuzz_hub_through_broker(servers, count: int, work_dir: Path, seed: int = 0,
                                    f"{result.stored} stored")
     finally:
         result.seconds = time.perf_counter() - start
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
         if hub.poll() is None:
             hub.terminate()

@@ -30,6 +30,7 @@ from decimal import Decimal
 from milk_common.cli import OneLineParser, run_commands
 
 from hub.errors import UserError
+from milk_common.mqtt import stop_loop
 
 log = logging.getLogger("milk-hub")
 
@@ -123,9 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _influx(config):
     from hub.store.influx import InfluxV1
-    ic = config.influx
-    return InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
-                    timeout_s=ic.timeout_s)
+    return InfluxV1.from_config(config.influx)
 
 
 def _read_influx(config, period, tz, progress=False, lang=None):
@@ -288,6 +287,8 @@ def cmd_payments(args: argparse.Namespace) -> int:
         # A closed period is never recomputed: its frozen statements.csv, as closed.
         Path(args.out).mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(args.out) / "statements.csv", frozen.statements_csv)
+        from hub.payments.statements import write_closed_statements  # and its statements, as closed
+        write_closed_statements(Path(args.out), ledger.closed_statement_files(period))
         print(payments_text("cli_period_frozen", lang, period=period, closed_at=frozen.closed_at,
                             checksum=frozen.checksum[:16]), file=sys.stderr)
         if args.close:
@@ -306,7 +307,9 @@ def cmd_payments(args: argparse.Namespace) -> int:
     if warnings:
         _print_warnings(warnings, Path(args.out) / "warnings.txt", lang)
     if args.close:
-        closed = ledger.close(fortnight, statements_csv_text(fortnight), advances)
+        from hub.payments.statements import closing_statement_files
+        closed = ledger.close(fortnight, statements_csv_text(fortnight), advances,
+                              closing_statement_files(Path(args.out), fortnight, lang, names))
         print(payments_text("cli_period_closed", lang, period=period, checksum=closed.checksum), file=sys.stderr)
     from hub.notify.fortnight import notify_from_cli; notify_from_cli(args, period, ledger)  # noqa: E702
     if not args.quiet:
@@ -429,7 +432,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
                           qos=1, retain=True)
     info.wait_for_publish(10)
     client.disconnect()
-    client.loop_stop()
+    stop_loop(client)
     if not info.is_published():
         raise UserError(_hub_text("registry_not_acked"))
     print(_hub_text("registry_published", count=len(producers), center=args.center), file=sys.stderr)

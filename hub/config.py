@@ -120,6 +120,17 @@ class HubWeb(Section):
     login_lockout_s: float = Field(300.0, gt=0, description="how long it waits")
 
 
+class HubPayments(Section):
+    """The payment files the hub's readers take without being told (docs/hub-config.md)."""
+
+    pricing: str | None = Field(None, description="the association's pricing file: the dashboard's TS "
+                                "reference line and its statements of open periods (relative: to the "
+                                "config file)")
+    ledger: str | None = Field(None, description="the payment ledger periods are closed in "
+                               "(`milk-hub payments --ledger`): the dashboard's statements of closed periods, "
+                               "`milk-hub producer` and `advances` (default DATA_DIR/ledger.sqlite3)")
+
+
 class HubBroker(Section):
     """Where `milk-hub provision` keeps the broker's access files (docs/security.md)."""
 
@@ -166,6 +177,7 @@ class HubConfig(Zoned):
     notify: HubNotify = HubNotify()
     recovery: HubRecovery = HubRecovery()
     web: HubWeb = HubWeb()
+    payments: HubPayments = HubPayments()
     broker: HubBroker = HubBroker()
     clock: HubClock = HubClock()
 
@@ -174,6 +186,11 @@ class HubConfig(Zoned):
         """The station key store (hub/security/keys.py)."""
         path = Path(self.integrity.keys_file)
         return path if path.is_absolute() else Path(self.data_dir) / path
+
+    @property
+    def ledger_path(self) -> Path:
+        """The payment ledger: `[payments] ledger`, else DATA_DIR/ledger.sqlite3."""
+        return Path(self.payments.ledger) if self.payments.ledger else Path(self.data_dir) / "ledger.sqlite3"
 
 
 
@@ -196,7 +213,12 @@ def load_hub_config(path: str | Path | None) -> HubConfig:
     if path is None:
         return HubConfig()
     config = load_model(HubConfig, path)
+    here = Path(path).resolve().parent
     data = Path(config.data_dir)
     if not data.is_absolute():
-        config = config.model_copy(update={"data_dir": str((Path(path).resolve().parent / data).resolve())})
+        config = config.model_copy(update={"data_dir": str((here / data).resolve())})
+    files = {key: str((here / value).resolve()) for key, value in config.payments.model_dump().items()
+             if value and not Path(value).is_absolute()}
+    if files:      # the payment files, as statements_dir, relative to the config file
+        config = config.model_copy(update={"payments": config.payments.model_copy(update=files)})
     return config

@@ -81,7 +81,7 @@ def _influx_columns(args: argparse.Namespace, period, zone, lang: str):
 
     config = load_hub_config(args.config)
     ic = config.influx
-    influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password, timeout_s=ic.timeout_s)
+    influx = InfluxV1.from_config(ic)
     try:
         return period_columns(influx, period, zone, ic.query_chunk_size, progress=sys.stderr.isatty())
     except InfluxError as exc:

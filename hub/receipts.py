@@ -12,7 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from hub.store.influx import InfluxV1
+from hub.store.deliveries import _dec, is_voided, receipt_points
+from hub.store.influx import InfluxV1, from_ns
 
 _CODE = re.compile(r"^([0-9A-F]{4})-?([0-9A-F]{4})$")
 
@@ -36,35 +37,21 @@ def normalize_receipt_code(text: str) -> str | None:
     return f"{match.group(1)}-{match.group(2)}" if match else None
 
 
-def _dec(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-
-
 def find_receipt(influx: InfluxV1, code: str, tz: ZoneInfo) -> Receipt | None:
     """The delivery whose receipt code is `code` (the earliest, when codes collide),
-    or None when the code is malformed or no delivery has it.
+    or None when the code is malformed or no delivery has it. A delivery stored
+    twice is one delivery (`hub.store.deliveries.receipt_points`: each id once).
 
-    `receipt_code` is a field, so InfluxDB scans the delivery points; a code
-    is only ever typed by a person, which keeps that rare. Raises InfluxError
-    when InfluxDB cannot be read (the page says "try later", not "no existe")."""
+    Raises InfluxError when InfluxDB cannot be read (the page says "try later",
+    not "no existe")."""
     normalized = normalize_receipt_code(code)
     if normalized is None:
         return None
-    rows = list(influx.query("SELECT id, liters, solids_pct, accepted, kind FROM delivery "
-                             f"WHERE receipt_code = '{normalized}'"))
+    rows = receipt_points(influx, normalized)
     rows = [r for r in rows if r.get("kind") in (None, "delivery", "correction")] or rows
     if not rows:
         return None
-    rows.sort(key=lambda r: r["time"])
     first = rows[0]
-    voids = list(influx.query("SELECT id FROM delivery WHERE kind = 'void' AND "
-                              f"refers_to = '{first['id']}'")) if _SAFE_ID.match(str(first["id"])) else []
-    ns = first["time"]
-    ts = datetime.fromtimestamp(ns // 1_000_000_000, tz).replace(microsecond=(ns % 1_000_000_000) // 1000)
-    return Receipt(normalized, ts, _dec(first.get("liters")) or Decimal(0), _dec(first.get("solids_pct")),
-                   bool(first.get("accepted")), bool(voids), len(rows))
-
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")   # a record id (contract) needs no quoting
+    return Receipt(normalized, from_ns(first["time"], tz), _dec(first.get("liters")) or Decimal(0),
+                   _dec(first.get("solids_pct")), bool(first.get("accepted")),
+                   is_voided(influx, str(first["id"])), len(rows))

@@ -86,6 +86,23 @@ def measure(bench, kg, density=1.031, temp=15.0):
     bench.densimeter.measure(density, temp)
 
 
+def test_a_keypad_word_is_no_producer_code_on_any_face(station_config):
+    """The console takes any typed code, but `ap` is the keypad's "alcohol
+    passes": refused there as at the keypad and in the registry, even when
+    unknown codes are allowed."""
+    station_config.write_text(station_config.read_text() + "[registry]\nrequire_known = false\n")
+    shown = []
+    st = Station(load_station_config(station_config), clock=Clock(datetime(2026, 11, 12, 6, 30, tzinfo=LIMA)),
+                 display=shown.append, printer=lambda text: None)
+    try:
+        assert st.enter_producer("ap") is False and st.flow.producer is None
+        assert shown[-1] == "«ap» es una orden del teclado, no un código de productor."
+        assert st.enter_producer("P 1") is False and "no válido" in shown[-1]
+        assert st.enter_producer("p777") is True and st.flow.producer == "p777"
+    finally:
+        st.stop()
+
+
 def test_registered_producer_tests_confirm_receipt(station, bench):
     keys(station, "p999")
     assert any("no registrado" in m for m in station.shown)
@@ -256,7 +273,8 @@ def test_shift_summary_numbers_and_text():
         {**base, "id": "e", "producer": "p1", "accepted": False, "liters": 0.0, "kind": "void",
          "refers_to": "d", "reject_reason": "void"},
     ]
-    s = summarize(records, center="c1", station="s1", day=datetime(2026, 11, 12).date(), shift="manana")
+    s = summarize(records, center="c1", station="s1", day=datetime(2026, 11, 12).date(), shift="manana",
+                  ts="2026-11-12T12:00:00.000-05:00")
     # d is voided: 10 L at 12 % and 30 L at 11 % -> (120 + 330) / 40 = 11.25
     assert (s["deliveries"], s["rejected"], s["liters"], s["avg_solids_pct"]) == (3, 1, 40.0, 11.25)
     assert s["rejections"] == {"alcohol_positive": 1}

@@ -132,3 +132,74 @@ def test_the_import_checker_sees_a_cycle(tmp_path):
     assert graph == {"a": {"b"}, "b": {"a"}}
     with pytest.raises(AssertionError):
         test_no_import_cycles(graph)
+
+
+# InfluxQL is told from the SQLite SQL of the ingest, ledger, alerts and recovery
+# by what only InfluxDB has: its measurements (hub/store/points.py) after FROM,
+# and its own statements and functions.
+MEASUREMENTS = ("delivery", "tank_temperature", "coldchain", "station_status", "shift_summary")
+INFLUXQL = re.compile(
+    r"\bFROM\s+\"?(?:%s)\b(?![-_])" % "|".join(MEASUREMENTS)
+    + r"|\bSHOW\s+(?:MEASUREMENTS|SERIES|TAG\s+(?:KEYS|VALUES)|FIELD\s+KEYS|DATABASES|RETENTION\s+POLICIES)\b"
+    + r"|\b(?:CREATE|DROP)\s+DATABASE\s+\"|\bGROUP\s+BY\s+time\s*\(|\bfill\s*\(\s*(?:none|null|previous|linear)"
+    + r"|\b(?:LAST|FIRST|MEAN|DISTINCT)\(")     # keywords as the hub writes them: capitals
+
+
+def string_literals(source: str, filename: str = "<source>") -> list[tuple[int, str]]:
+    """(line, text) of every string literal; an f-string with `{}` where its values go."""
+    found = []
+    tree = ast.parse(source, filename)
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+    # Docstrings describe; they are never sent to InfluxDB.
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if id(node) in parts or id(node) in docs:   # an f-string's piece: read with the whole of it
+            continue
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}"
+                           for v in node.values)
+            found.append((node.lineno, text))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.append((node.lineno, node.value))
+    return found
+
+
+def influxql_in(source: str, filename: str = "<source>") -> list[str]:
+    return [f"{filename}:{line}: {text.strip()[:80]}" for line, text in string_literals(source, filename)
+            if INFLUXQL.search(text)]
+
+
+def test_influxql_is_written_only_in_hub_store():
+    found = []
+    for path in sorted((REPO / "hub").rglob("*.py")):
+        relative = path.relative_to(REPO)
+        if relative.parts[:2] == ("hub", "store"):
+            continue
+        found += influxql_in(path.read_text(), relative.as_posix())
+    assert found == [], "InfluxQL outside hub/store/:\n" + "\n".join(found)
+    # ... where the checker does see it (it is not blind to how the hub writes queries).
+    store = [q for path in sorted((REPO / "hub" / "store").glob("*.py")) for q in influxql_in(path.read_text())]
+    assert len(store) >= 10
+
+
+def test_the_influxql_checker_tells_influxql_from_sqlite():
+    # It must be able to fail: today's kinds of InfluxDB reads are found...
+    influx = '''
+q = f"SELECT id, liters FROM delivery WHERE producer = '{code}' AND time >= '{start}'"
+r = "SELECT LAST(status) AS status FROM station_status GROUP BY center, station"
+s = (f"SELECT MEAN(temp_c) AS temp_c FROM tank_temperature WHERE center = '{c}' "
+     f"AND time > '{a}' GROUP BY time({bucket}s) fill(none)")
+t = 'SHOW MEASUREMENTS'
+'''
+    assert len(influxql_in(influx)) == 4
+    # ... and the SQLite SQL of the ledger, alerts, notify and recovery is not.
+    sqlite = '''
+a = "SELECT 1 FROM delivery_message WHERE id = ?"
+b = "SELECT paid_in, COUNT(*) FROM paid_delivery WHERE producer = ? GROUP BY paid_in"
+c = f"SELECT {COLUMNS} FROM alerts WHERE {where} ORDER BY id"
+d = "SELECT center, station, last_seen FROM stations"
+e = "CREATE TABLE IF NOT EXISTS closed_period (period TEXT PRIMARY KEY)"
+'''
+    assert influxql_in(sqlite) == []

@@ -136,10 +136,17 @@ def test_ds18b20_folder(tmp_path):
     assert probe.read_c() is None and probe.last_error == "vanished"
 
 
+def delivery(producer: str, ts: str) -> dict:
+    """A delivery as the bench builds it: the outbox takes nothing the contract refuses."""
+    return build_delivery(center="c1", station="s1", producer=producer, ts=datetime.fromisoformat(ts),
+                          weight_kg=D("20.5"), analysis=analysis(0), formula="richmond",
+                          limits=QualityLimits())
+
+
 def test_outbox_order_ids_and_durability(tmp_path):
     path = tmp_path / "station.sqlite3"
     outbox = Outbox(path)
-    payloads = [outbox.record_delivery({"producer": f"p{i}", "ts": "2026-11-01T06:00:00-05:00"}, "t", KEY)
+    payloads = [outbox.record_delivery(delivery(f"p{i}", "2026-11-01T06:00:00-05:00"), "t", KEY)
                 for i in range(5)]
     assert [p["seq"] for p in payloads] == [1, 2, 3, 4, 5]
     assert len({p["id"] for p in payloads}) == 5
@@ -149,14 +156,14 @@ def test_outbox_order_ids_and_durability(tmp_path):
     unsent = reopened.unsent()
     assert [json.loads(m.payload)["seq"] for m in unsent] == [3, 4, 5]
     assert [json.loads(m.payload)["id"] for m in unsent] == [p["id"] for p in payloads[2:]]
-    sixth = reopened.record_delivery({"producer": "x", "ts": "2026-11-01T07:00:00-05:00"}, "t", KEY)
+    sixth = reopened.record_delivery(delivery("x", "2026-11-01T07:00:00-05:00"), "t", KEY)
     assert sixth["seq"] == 6 and sixth["prev_hash"] == payloads[-1]["hash"]
 
 
 def test_acknowledged_outbox_copies_are_pruned_not_the_record(tmp_path):
     outbox = Outbox(tmp_path / "s.sqlite3")
     for i in range(3):
-        outbox.record_delivery({"producer": "p1", "ts": f"2026-11-01T06:0{i}:00-05:00"}, "t", KEY)
+        outbox.record_delivery(delivery("p1", f"2026-11-01T06:0{i}:00-05:00"), "t", KEY)
     outbox.mark_sent([m.n for m in outbox.unsent(limit=2)])
     assert outbox.prune_sent("2000-01-01T00:00:00.000+00:00") == 0     # too recent
     assert outbox.prune_sent("9999-01-01T00:00:00.000+00:00") == 2
@@ -176,6 +183,17 @@ def test_tank_samples_batched(tmp_path):
     sizes = [len(json.loads(m.payload)["samples"]) for m in messages]
     assert sizes == [10, 10, 6]
     assert json.loads(messages[-1].payload)["samples"][-1]["temp_c"] is None
+
+
+def test_a_tank_reading_the_contract_cannot_carry_goes_as_none(tmp_path):
+    """tank_payload checks its batch: a probe's 125 °C must not stop every batch after it."""
+    outbox = Outbox(tmp_path / "s.sqlite3")
+    for i, temp in enumerate((4.0, 125.0, -55.0, 120.0)):
+        outbox.add_tank_sample("tank1", f"2026-11-01T06:0{i}:00-05:00", temp)
+    envelope = {"center": "c1", "station": "s1"}
+    assert outbox.batch_tank_samples(lambda t: f"milk/v1/c1/s1/tank/{t}", envelope, 4) == 1
+    (message,) = outbox.unsent()
+    assert [s["temp_c"] for s in json.loads(message.payload)["samples"]] == [4.0, None, None, 120.0]
 
 
 def test_example_station_config_loads():

@@ -30,7 +30,7 @@ ERROR_KEYS = frozenset({"bad_code", "unknown_code", "inactive_code", "no_deliver
                         "device_disconnected", "scale_fault", "accept_refused_no_values",
                         "accept_refused_replaced", "supervisor_reason_needed", "supervisor_locked",
                         "supervisor_not_set", "supervisor_wrong", "supervisor_pin_needed",
-                        "already_voided", "keypad_usage_void", "keypad_usage_correct",
+                        "already_voided", "keypad_usage_void", "keypad_usage_correct", "keypad_word_code",
                         "cal.refused", "cal.no_reading", "cal.check_failed", "cal.bad_kg",
                         "cal.same_weights", "cal.not_bridge", "cal.interrupted"})
 

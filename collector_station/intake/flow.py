@@ -8,15 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from milk_common.contract.ids import PRODUCER_CODE
-
 from collector_station.instruments.protocols import TimedAnalysis
 from collector_station.intake.quality import Assessment, QualityLimits, assess, liters_from_weight, round_half_up
-
-
-
-def valid_producer_code(code: str) -> bool:
-    return bool(PRODUCER_CODE.match(code))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,6 @@ from decimal import Decimal, InvalidOperation
 
 from milk_common.contract.ids import KEYPAD_WORDS
 
-RESERVED = KEYPAD_WORDS   # a producer code may not be one of these (the registry refuses it)
-
 
 @dataclass(frozen=True)
 class Command:
@@ -74,7 +72,9 @@ def parse_keypad(line: str) -> Command:
         return Command("usage", (head,))
     if head in ("e", "m") and len(rest) == 1:
         return Command("tank_emptied" if head == "e" else "tank_milk_added", (rest[0],))
-    if len(words) == 1 and head not in RESERVED:
+    # A lone keypad word that got here (`e` without its tank) is a command
+    # typed wrong, never a producer code: valid_producer_code refuses them.
+    if len(words) == 1 and head not in KEYPAD_WORDS:
         return Command("producer", (words[0],))
     return Command("invalid", (line.strip(),))
 

@@ -28,12 +28,12 @@ def shift_of(ts: datetime, starts: dict[str, str], zone: ZoneInfo) -> tuple[date
 
 
 def summarize(records: list[dict], *, center: str, station: str, day: date, shift: str,
-              ts: str | None = None) -> dict:
+              ts: str) -> dict:
     """Deliveries, litres, volume-weighted TS, rejections by reason, per producer.
 
     Voided deliveries and the records that void them are left out; a
     correction counts instead of the delivery it corrects. `ts` is when the
-    shift was closed (the shift/1 message's time).
+    shift was closed (the shift/1 message's time, which the contract requires).
     """
     superseded = {r.get("refers_to") for r in records if r.get("kind") in ("void", "correction")}
     live = [r for r in records if r.get("kind", "delivery") != "void" and r["id"] not in superseded]

@@ -29,19 +29,12 @@ from milk_common.contract.topics import HUB_STATUS_SUBSCRIPTION
 from milk_common.mqtt import MqttAccess, make_client
 
 from collector_station.outbox.store import Outbox
+from milk_common.mqtt import stop_loop
 
 log = logging.getLogger(__name__)
 
 # The fewest seconds between two status messages announcing new sequence numbers.
 STATUS_MIN_S = 2.0
-
-def status_payload(center: str, station: str, status: str, devices: dict | None = None,
-                   extra: dict | None = None) -> bytes:
-    """The retained status/1 message, encoded; `extra` adds optional
-    status/1 keys (the clock's verdict: collector_station/clock.py)."""
-    payload = contract.status_payload(center, station, status, devices)
-    payload.update(extra or {})     # also the recovery keys: epoch, last_seq, last_tank_seq
-    return json.dumps(payload).encode()
 
 
 class OutboxPublisher:
@@ -99,6 +92,9 @@ class OutboxPublisher:
 
     def status_fields(self, **fields: object) -> None:
         """Optional status/1 keys changed (e.g. `clock`): republish the retained status."""
+        # Built once here, so a key or value the contract refuses fails its
+        # caller, not every later connection of the publisher thread.
+        self._status_message("online", **{**self.status_extra, **fields})
         self.status_extra.update(fields)
         self._devices_changed.set()
         self._wake.set()
@@ -135,8 +131,7 @@ class OutboxPublisher:
                              reconnect_on_failure=False)
         client.max_inflight_messages_set(self.max_inflight)
         client.max_queued_messages_set(0)
-        client.will_set(self.status_topic, status_payload(self.center, self.station, "offline",
-                                                          extra={"epoch": self.outbox.epoch}),
+        client.will_set(self.status_topic, self._status_message("offline", epoch=self.outbox.epoch),
                         qos=1, retain=True)
 
         def on_connect(c, userdata, flags, reason_code, properties):
@@ -235,16 +230,21 @@ class OutboxPublisher:
             if self._stop.is_set() and self.connected.is_set():
                 # A clean stop says offline itself; a crash leaves it to the will.
                 try:
-                    client.publish(self.status_topic,
-                                   status_payload(self.center, self.station, "offline",
-                                                  extra=self._seqs()),
+                    client.publish(self.status_topic, self._status_message("offline", **self._seqs()),
                                    qos=1, retain=True).wait_for_publish(2)
                 except (RuntimeError, ValueError):
                     pass
             client.disconnect()
-            client.loop_stop()
+            stop_loop(client)
             self.connected.clear()
         return progressed
+
+    def _status_message(self, status: str, devices: dict | None = None, **fields: object) -> bytes:
+        """The retained status/1 message, encoded; `fields` are its optional
+        keys: the recovery ones (epoch, last_seq, last_tank_seq, outbox) and
+        those of `status_fields` (the clock's verdict: collector_station/clock.py)."""
+        return json.dumps(contract.status_payload(self.center, self.station, status, devices,
+                                                  **fields)).encode()
 
     # -- recovery -----------------------------------------------------------
     def _seqs(self) -> dict:
@@ -255,9 +255,9 @@ class OutboxPublisher:
         seqs = self._seqs()
         # The unsent count rides along for the dashboard ("por enviar"); it is not
         # part of what `_announced` compares, so it triggers no extra status.
-        client.publish(self.status_topic, status_payload(self.center, self.station, "online",
-                                                         self.devices, {**self.status_extra, **seqs,
-                                                                        "outbox": self.outbox.backlog()}),
+        client.publish(self.status_topic,
+                       self._status_message("online", self.devices,
+                                            **{**self.status_extra, **seqs, "outbox": self.outbox.backlog()}),
                        qos=1, retain=True)
         self._status_at = time.monotonic()
         self._announced = seqs

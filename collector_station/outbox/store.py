@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from milk_common.contract import delivery_payload, station_topic, tank_payload
+from milk_common.contract.payloads import TEMP_MAX_C, TEMP_MIN_C
 from milk_common.integrity import GENESIS, SEAL_2, seal
 
 SCHEMA = """
@@ -77,6 +78,17 @@ def new_epoch() -> str:
 
 def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def sendable_temp(temp_c: float | None) -> float | None:
+    """A tank reading as tank/1 carries it: one the contract cannot (a
+    DS18B20 reads -55..125 °C, tank/1 takes -40..120) goes as no valid
+    reading. The station database keeps the reading itself; refused by
+    tank_payload, it would leave its samples unbatched and so stop every
+    batch after it."""
+    if temp_c is None or TEMP_MIN_C <= temp_c <= TEMP_MAX_C:
+        return temp_c
+    return None
 
 
 @dataclass(frozen=True)
@@ -237,7 +249,8 @@ class Outbox:
                         (seq,) = self._db.execute(
                             "SELECT COALESCE(MAX(seq), 0) + 1 FROM tank_messages").fetchone()
                         payload = tank_payload(envelope["center"], envelope["station"], tank,
-                                               [{"ts": ts, "temp_c": t} for _, ts, t in chunk],
+                                               [{"ts": ts, "temp_c": sendable_temp(t)}
+                                                for _, ts, t in chunk],
                                                seq=seq, epoch=self.epoch)
                         text = json.dumps(payload, separators=(",", ":"))
                         self._db.execute("INSERT INTO tank_messages (seq, tank, payload) VALUES (?, ?, ?)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -12,21 +12,10 @@ log = logging.getLogger(__name__)
 
 def influx_history(influx, chunk_size: int = 10000):
     """history() for the engine: a tank's samples from InfluxDB."""
-    def rfc(t: datetime) -> str:
-        return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-    def quote(v: str) -> str:
-        return v.replace("\\", "\\\\").replace("'", "\\'")
+    from hub.store.status import tank_history
 
     def history(center, station, tank, start, end):
-        q = (f"SELECT temp_c, valid FROM tank_temperature WHERE center = '{quote(center)}' AND "
-             f"station = '{quote(station)}' AND tank = '{quote(tank)}' AND time >= '{rfc(start)}' "
-             f"AND time <= '{rfc(end)}'")
-        out = []
-        for row in influx.query(q, chunk_size=chunk_size):
-            t = datetime.fromtimestamp(row["time"] / 1e9, start.tzinfo)
-            out.append((t, row.get("temp_c") if row.get("valid", True) else None))
-        return out
+        return tank_history(influx, center, station, tank, start, end, chunk_size)
     return history
 
 
@@ -43,8 +32,7 @@ def build_engine(config, *, mqtt_state=None):
     except AlertSettingError as exc:
         raise UserError(str(exc)) from None
     ic = config.influx
-    influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
-                      timeout_s=ic.timeout_s)
+    influx = InfluxV1.from_config(ic)
     zone = config.zone
     return AlertEngine(
         AlertStore(Path(config.data_dir) / "alerts.sqlite3"),

@@ -218,8 +218,7 @@ class Ingest:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
         ic = config.influx
-        self.influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
-                               timeout_s=ic.timeout_s)
+        self.influx = InfluxV1.from_config(ic)
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.dead_letters = DeadLetters(self.data_dir / "dead_letters.jsonl")

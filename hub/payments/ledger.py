@@ -9,6 +9,10 @@ computed from the given files only, as before.
   tables append-only: SQLite itself refuses to update or delete them.
 - A **closed period is never recomputed**: asking for it again returns the
   stored statements.csv (after checking its checksum), whatever the inputs.
+  Closing also keeps each producer's printable statement as it was closed
+  (``statements/<producer>.txt``, and ``.pdf`` when the run drew them, each
+  with its own SHA-256): the dashboard and every reprint serve those, never
+  whatever a later run left in an output folder.
 - The **next period** takes from the ledger: the previous period's
   ``carried_over`` as balance carried in, and the advances recorded at
   closing (so a second installment is deducted even if the advances file
@@ -31,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -70,11 +74,14 @@ CREATE TRIGGER IF NOT EXISTS advance_only_cancel BEFORE UPDATE ON advance
       OR NEW.installments IS NOT OLD.installments OR NEW.first_period IS NOT OLD.first_period
       OR NEW.entered_by IS NOT OLD.entered_by OR NEW.entered_at IS NOT OLD.entered_at
     BEGIN SELECT RAISE(ABORT, 'an advance can only be cancelled, once'); END;
+CREATE TABLE IF NOT EXISTS closed_statement (
+    period TEXT NOT NULL, name TEXT NOT NULL, producer TEXT NOT NULL, content BLOB NOT NULL,
+    checksum TEXT NOT NULL, PRIMARY KEY (period, name));
 CREATE TABLE IF NOT EXISTS notification (
     period TEXT NOT NULL, producer TEXT NOT NULL, status TEXT NOT NULL, at TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (period, producer));
 """
-_FROZEN_TABLES = ("closed_period", "closed_row", "paid_delivery", "known_advance")
+_FROZEN_TABLES = ("closed_period", "closed_row", "paid_delivery", "known_advance", "closed_statement")
 
 
 def checksum(statements_csv: str, paid: Iterable[tuple]) -> str:
@@ -103,8 +110,17 @@ class LedgerInputs:
 
 
 class Ledger:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, readonly: bool = False):
+        """Open (and, unless ``readonly``, create or bring up to date) the ledger at ``path``.
+        ``readonly``: for readers that must never write it (the dashboard)."""
         self.path = Path(path)
+        if readonly:
+            try:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self.db.execute("SELECT 1 FROM closed_period LIMIT 1")
+            except sqlite3.Error as exc:
+                raise PaymentsError(Text("ledger_unreadable", path=self.path, reason=exc)) from None
+            return
         try:
             self.db = sqlite3.connect(self.path)
             self.db.executescript(SCHEMA)
@@ -138,6 +154,45 @@ class Ledger:
         if checksum(text, self._paid_rows(period)) != stored:
             raise PaymentsError(Text("ledger_altered", path=self.path, period=period))
         return ClosedPeriod(period, closed_at, text, stored)
+
+    def closed_at(self, period: Period) -> str | None:
+        """When `period` was closed; None when it is open. Cheap: no checksum is verified
+        (`closed` verifies the whole record; each statement file is verified when read)."""
+        row = self.db.execute("SELECT closed_at FROM closed_period WHERE period = ?", (str(period),)).fetchone()
+        return row[0] if row else None
+
+    def closed_statements(self, period: Period) -> dict[str, list[str]]:
+        """{producer: [file names]} of the statements kept when `period` was closed (none for
+        periods closed before the ledger kept them)."""
+        found: dict[str, list[str]] = {}
+        try:
+            rows = self.db.execute("SELECT producer, name FROM closed_statement WHERE period = ? "
+                                   "ORDER BY producer, name", (str(period),)).fetchall()
+        except sqlite3.OperationalError:    # a ledger made before statements were kept, opened read-only
+            return {}
+        for producer, name in rows:
+            found.setdefault(producer, []).append(name)
+        return found
+
+    def closed_statement(self, period: Period, name: str) -> bytes | None:
+        """A statement file kept when `period` was closed, its checksum verified; None when
+        there is no such file."""
+        try:
+            row = self.db.execute("SELECT content, checksum FROM closed_statement WHERE period = ? AND name = ?",
+                                  (str(period), name)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if row is None:
+            return None
+        content, stored = bytes(row[0]), row[1]
+        if hashlib.sha256(content).hexdigest() != stored:
+            raise PaymentsError(Text("ledger_altered", path=self.path, period=period))
+        return content
+
+    def closed_statement_files(self, period: Period) -> dict[str, bytes]:
+        """Every statement file kept when `period` was closed: {name: content}."""
+        return {name: self.closed_statement(period, name)
+                for names in self.closed_statements(period).values() for name in names}
 
     def _paid_rows(self, paid_in: Period) -> list[tuple]:
         return list(self.db.execute(
@@ -273,8 +328,10 @@ class Ledger:
 
     # -- closing
 
-    def close(self, fortnight: Fortnight, statements_csv: str, advances: Iterable[Advance]) -> ClosedPeriod:
-        """Freeze ``fortnight`` (computed with `inputs`, with its delivery lines)."""
+    def close(self, fortnight: Fortnight, statements_csv: str, advances: Iterable[Advance],
+              statements: Mapping[str, bytes] | None = None) -> ClosedPeriod:
+        """Freeze ``fortnight`` (computed with `inputs`, with its delivery lines), with the
+        producers' printable ``statements`` ({``<producer>.txt`` or ``.pdf``: content})."""
         period = fortnight.period
         closed = self.closed_periods()
         if period in closed:
@@ -300,6 +357,9 @@ class Ledger:
                  str(r.net)) for r in fortnight.rows])
             self.db.executemany("INSERT INTO paid_delivery VALUES (?, ?, ?, ?, ?, ?)",
                                 [(str(period), *p) for p in paid])
+            self.db.executemany("INSERT INTO closed_statement VALUES (?, ?, ?, ?, ?)", [
+                (str(period), name, name.rpartition(".")[0], content, hashlib.sha256(content).hexdigest())
+                for name, content in sorted((statements or {}).items())])
             self.db.executemany(
                 "INSERT INTO known_advance (recorded_in, producer, kind, amount, installments, first_period, "
                 "advance_id) VALUES (?, ?, ?, ?, ?, ?, ?)", [

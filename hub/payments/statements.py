@@ -315,3 +315,54 @@ def _swap_into_place(staging: Path, out_dir: Path) -> None:
             with contextlib.suppress(OSError):
                 os.rename(target, source)
         raise
+
+
+def closing_statement_files(out_dir: Path | str, fortnight: Fortnight, lang: str = "es",
+                            names: Mapping[str, str] | None = None) -> dict[str, bytes]:
+    """The producers' printable statements a closing keeps in the ledger, {file name: content}:
+    those this run wrote in ``out_dir/statements/`` (text, and PDF when drawn), and a text
+    statement rendered now for each producer it wrote none for (``--csv-only``)."""
+    folder = Path(out_dir) / "statements"
+    files: dict[str, bytes] = {}
+    for row in fortnight.rows:
+        name = _statement_file_name(row.producer)
+        for path in (folder / name, folder / (name[:-4] + ".pdf")):
+            if path.is_file():
+                files[path.name] = path.read_bytes()
+        if name not in files:
+            page = (render_producer_statement(fortnight, row.producer, lang, names=names) if names is not None
+                    else render_producer_statement(fortnight, row.producer, lang))
+            files[name] = page.encode("utf-8")
+    return files
+
+
+def write_closed_statements(out_dir: Path | str, files: Mapping[str, bytes]) -> None:
+    """A closed period's printable statements as its ledger record keeps them, in
+    ``out_dir/statements/``: that folder is replaced as a whole, so that no statement of
+    another run stays beside them. Nothing is done when the record keeps none (a period
+    closed before the ledger kept statements)."""
+    if not files:
+        return
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
+    except OSError as exc:
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    try:
+        (staging / "new").mkdir()
+        for name, content in files.items():
+            (staging / "new" / Path(name).name).write_bytes(content)
+        if (out_dir / "statements").exists():
+            os.rename(out_dir / "statements", staging / "old")
+        try:
+            os.rename(staging / "new", out_dir / "statements")
+        except OSError:
+            if (staging / "old").exists():
+                os.rename(staging / "old", out_dir / "statements")
+            raise
+    except OSError as exc:
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)

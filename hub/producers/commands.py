@@ -29,8 +29,8 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _ledger_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ledger", help="payment ledger (SQLite); default DATA_DIR/ledger.sqlite3 "
-                                         "of --config")
+    parser.add_argument("--ledger", help="payment ledger (SQLite); default [payments] ledger of --config, "
+                                         "else its DATA_DIR/ledger.sqlite3")
 
 
 def add_commands(sub) -> None:
@@ -106,7 +106,7 @@ def _ledger_path(args) -> Path:
         return Path(args.ledger)
     if not args.config:
         raise UserError(_t(args, "cli_needs_ledger"))
-    return Path(_config(args).data_dir) / "ledger.sqlite3"
+    return _config(args).ledger_path
 
 
 def _open_ledger(args, must_exist: bool = False):
@@ -283,11 +283,10 @@ def cmd_producer(args: argparse.Namespace) -> int:
 def _open_deliveries(config, code: str, periods, zone) -> dict:
     """(deliveries, accepted litres) per open period from InfluxDB; {} when it cannot be read
     (the history is still worth printing without them: it says so)."""
-    from hub.producers.deliveries import producer_period_totals
+    from hub.store.deliveries import producer_period_totals
     from hub.store.influx import InfluxError, InfluxV1
     ic = config.influx
-    influx = InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
-                      timeout_s=ic.timeout_s)
+    influx = InfluxV1.from_config(ic)
     out = {}
     try:
         for period in periods:

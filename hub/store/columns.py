@@ -28,8 +28,8 @@ import requests
 from hub.payments.columnar import DeliveryColumns, build_columns
 from hub.payments.periods import Period
 from hub.payments.textcols import split_block
-from hub.store.deliveries import _rfc3339, amended_ids
-from hub.store.influx import InfluxError, InfluxV1
+from hub.store.deliveries import DuplicateIds, amended_ids
+from hub.store.influx import InfluxError, InfluxV1, rfc3339
 
 FIELDS = ("id", "liters", "solids_pct", "accepted", "milk_temp_c", "fat_pct", "reject_reason", "receipt_code",
           "kind", "producer")
@@ -42,7 +42,7 @@ READ_BYTES = 1 << 20
 def period_query(period: Period, tz: ZoneInfo, fields: tuple[str, ...] = FIELDS) -> str:
     start, end = period.bounds(tz)
     return (f"SELECT {', '.join(fields)} FROM delivery "
-            f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'")
+            f"WHERE time >= '{rfc3339(start)}' AND time < '{rfc3339(end)}'")
 
 
 def csv_blocks(influx: InfluxV1, q: str, chunk_size: int = 10000) -> Iterator[bytes]:
@@ -119,14 +119,21 @@ def _read_ahead(pieces: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
 
 
 def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: int = 10000,
-                   progress: bool = False) -> DeliveryColumns:
-    """The period's deliveries as `DeliveryColumns`: voids left out, and a delivery voided or
-    corrected by a later record gives way to it (as `period_deliveries`)."""
+                   progress: bool = False, duplicates: DuplicateIds | None = None) -> DeliveryColumns:
+    """The period's deliveries that count as `DeliveryColumns`, by the rule of
+    `hub.store.deliveries` (`counted`), vectorised: each id's first point by time, voids
+    left out, a delivery voided or corrected by a later record giving way to it. Points
+    left out for their id go to ``duplicates``; without one, a line on standard error
+    names them."""
     start, _ = period.bounds(tz)
     superseded = amended_ids(influx, start, chunk_size)
     width = 3 + len(FIELDS)
     parts: list[list[np.ndarray]] = [[] for _ in range(width)]
     superseded_ids = np.array([s.encode("utf-8") for s in superseded], dtype="S") if superseded else None
+    # Points that do not count are dropped block by block (memory stays that of what is
+    # paid), but their ids and times are kept: such a point still is its id's first one.
+    dropped_ids: list[np.ndarray] = []
+    dropped_ns: list[np.ndarray] = []
     count = 0
     blocks = csv_blocks(influx, period_query(period, tz), chunk_size)
     carried = b""
@@ -141,27 +148,59 @@ def period_columns(influx: InfluxV1, period: Period, tz: ZoneInfo, chunk_size: i
         columns = split_block(block, width, WANTED)
         if columns is None:  # quoted fields (a comma in a reason): this block through the csv module
             columns = _slow_columns(block, width)
+        read = len(columns[2])
         # Voids, and deliveries a later record voids or corrects, are left out now.
         keep = columns[3 + KIND] != b"void"
         if superseded_ids is not None:
             keep &= ~np.isin(columns[3 + ID], superseded_ids)
         if not keep.all():
+            dropped_ids.append(columns[3 + ID][~keep])
+            dropped_ns.append(columns[2][~keep].astype(np.int64))
             columns = [None if c is None else c[keep] for c in columns]
         for j, column in enumerate(columns):
             if column is not None and j != 3 + KIND:
                 parts[j].append(column.astype(np.int64) if j == 2 else column)  # time: ns, as integers now
-        count += len(columns[2])
-        if progress and count // 100_000 != (count - len(columns[2])) // 100_000:
+        count += read
+        if progress and count // 100_000 != (count - read) // 100_000:
             print(f"\r{period}: {count:,} deliveries read", end="", file=sys.stderr, flush=True)
     if carried:
         raise InfluxError("InfluxDB answered a CSV with an unterminated quoted field", False)
     if progress and count >= 100_000:
         print(f"\r{period}: {count:,} deliveries read", file=sys.stderr, flush=True)
     col = {name: _concat(parts[3 + i]) for i, name in enumerate(FIELDS) if name != "kind"}
-    col["ts_ns"] = np.concatenate(parts[2]) if count else np.zeros(0, dtype=np.int64)
-    col["accepted"] = col["accepted"] == b"true"
+    col["ts_ns"] = np.concatenate(parts[2]) if parts[2] else np.zeros(0, dtype=np.int64)
     del parts
+    found = DuplicateIds() if duplicates is None else duplicates
+    first = first_point_mask(col["id"], col["ts_ns"], _concat(dropped_ids),
+                             np.concatenate(dropped_ns) if dropped_ns else np.zeros(0, dtype=np.int64), found)
+    if first is not None:
+        col = {name: values[first] for name, values in col.items()}
+    if duplicates is None:
+        found.warn(str(period))
+    col["accepted"] = col["accepted"] == b"true"
     return build_columns(col)
+
+
+def first_point_mask(ids: np.ndarray, ns: np.ndarray, other_ids: np.ndarray, other_ns: np.ndarray,
+                     duplicates: DuplicateIds) -> np.ndarray | None:
+    """Which of the points (``ids``, times ``ns``) are their id's first by time, counting
+    the points already left out (``other_ids`` at ``other_ns``) too: `first_points` of
+    `hub.store.deliveries` on columns. None when every id is read once (the usual case:
+    one sort); else a mask, and the others' ids in ``duplicates``."""
+    every = _concat([a for a in (ids, other_ids) if len(a)]) if len(other_ids) else ids
+    if len(every) < 2:
+        return None
+    if len(np.unique(every)) == len(every):
+        return None
+    times = np.concatenate([ns, other_ns])
+    order = np.lexsort((times, every))          # by id, then by time (stable: ties keep read order)
+    ordered = every[order]
+    later = np.zeros(len(every), dtype=bool)
+    later[order[1:]] = ordered[1:] == ordered[:-1]
+    for ident, points in zip(*np.unique(every[later], return_counts=True)):
+        duplicates.add(ident.decode("utf-8"), int(points))
+    first = ~later[:len(ids)]
+    return None if first.all() else first
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

@@ -63,6 +63,21 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, object], ts_n
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def rfc3339(ts: datetime) -> str:
+    """An aware time as InfluxQL takes it in a time condition (UTC, microseconds)."""
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_ns(ns: int, tz) -> datetime:
+    """A point's time (epoch ns, as queries answer with epoch=ns) in `tz`, to the microsecond."""
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz).replace(microsecond=(ns % 1_000_000_000) // 1000)
+
+
+def quote(value: str) -> str:
+    """A value inside an InfluxQL single-quoted string literal."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def to_ns(ts: datetime) -> int:
     """Nanoseconds since the epoch of an aware time, exact (no float rounding)."""
     delta = ts - EPOCH
@@ -94,6 +109,13 @@ class InfluxV1:
         self._conn: http.client.HTTPConnection | None = None
         self._conn_lock = threading.Lock()
         self._session = None
+
+    @classmethod
+    def from_config(cls, settings) -> "InfluxV1":
+        """The client of a hub config's `[influx]` section (`hub.config.HubInflux`):
+        every command and service reaches InfluxDB the same way."""
+        return cls(settings.url, settings.database, username=settings.username,
+                   password=settings.password, timeout_s=settings.timeout_s)
 
     @property
     def session(self):

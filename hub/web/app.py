@@ -1,11 +1,13 @@
 """The dashboard's web shell (Starlette, Jinja2 templates, uvicorn).
 
 One template per screen, one handler per action; the numbers come from
-`summary.py` over the period's points read as `milk-hub payments` reads them
-(same points, same voids and corrections left out), so the page and the
-statement agree. Everything
-is read-only except acknowledging an alert (POST, CSRF token in the
-session). Assets are served from the package: nothing from the network.
+`summary.py` over the period's points read through `hub.store` and counted by
+the one rule `milk-hub payments` counts by (`hub.store.deliveries`: each
+delivery once by its id, voids and amended deliveries left out), so the page
+and the statement agree. A period's statements come from `statements.py`:
+a closed period's from the ledger's record, an open one's computed now.
+Everything is read-only except acknowledging an alert (POST, CSRF token in
+the session). Assets are served from the package: nothing from the network.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -35,9 +38,13 @@ from milk_common.i18n import normalize_language, translate
 from hub.config import HubConfig
 from hub.payments.errors import PaymentsError
 from hub.payments.periods import Period, period_of
+from hub.payments.pricing import Pricing, load_pricing
 from hub.receipts import find_receipt
+from hub.store import status
+from hub.store.deliveries import period_rows
 from hub.store.influx import InfluxError, InfluxV1
 from hub.web import charts, queries
+from hub.web.statements import Statements
 from hub.web.summary import PeriodSummary, Tally, day_series, format_2dp, summarize_rows
 from hub.web.users import LoginThrottle, Users, session_secret
 
@@ -47,7 +54,9 @@ HERE = Path(__file__).resolve().parent
 SESSION_MAX_AGE_S = 12 * 3600
 CACHE_S = 10.0                   # a period's summary is re-read at most this often
 LIVE_POLL_S = 3.0               # how often an open page's live parts are compared
-REFERENCE_SOLIDS_PCT = 11.5      # the buyers' minimum TS (docs/quality.md), drawn on the TS chart
+# The TS line drawn on the chart when the config names no pricing file: the buyers'
+# usual minimum (docs/quality.md). With one, the pricing's own reference (solids_reference).
+DEFAULT_REFERENCE_SOLIDS_PCT = Decimal("11.5")
 
 
 @dataclass
@@ -56,6 +65,7 @@ class Settings:
 
     config: HubConfig
     statements_dir: Path | None = None
+    pricing: Pricing | None = None       # default: the config's [payments] pricing file, read at start
 
 
 class SummaryCache:
@@ -90,10 +100,15 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
     cache = SummaryCache()
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(["html"]))
+    pricing = settings.pricing
+    if pricing is None and config.payments.pricing:
+        pricing = load_pricing(config.payments.pricing)     # PaymentsError: `milk-hub web` says why
 
     def influx() -> InfluxV1:
-        return InfluxV1(ic.url, ic.database, username=ic.username, password=ic.password,
-                        timeout_s=ic.timeout_s)
+        return InfluxV1.from_config(ic)
+
+    statements = Statements(config.ledger_path, pricing, settings.statements_dir, influx, ic.query_chunk_size)
+    solids_line = solids_reference(pricing)
 
     def lang_of(request: Request) -> str:
         asked = request.query_params.get("lang")
@@ -183,16 +198,19 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
         db = influx()
         try:
             def tally(p: Period) -> PeriodSummary:
-                rows, superseded = queries.period_rows(db, p, tz, ic.query_chunk_size)
-                return summarize_rows(rows, tz, today, superseded)
+                rows, superseded = period_rows(db, p, tz, ic.query_chunk_size)
+                summary = summarize_rows(rows, tz, today, superseded)
+                if summary.duplicates:
+                    log.warning("dashboard: %s", summary.duplicates.words(str(p), "en"))
+                return summary
 
             summary = cache.get((str(period), today), lambda: tally(period))
             today_summary = summary
             if not period.contains(now, tz):
                 today_summary = cache.get((str(period_of(now, tz)), today), lambda: tally(period_of(now, tz)))
-            station_views = queries.stations(db, tz)
+            station_views = status.stations(db, tz)
             queries.add_recovery_gaps(station_views, data_dir)
-            tank_views = queries.tanks(db, tz)
+            tank_views = status.tanks(db, tz)
         except InfluxError as exc:
             log.error("dashboard: %s", exc)
             return render(request, "error.html", status=503,
@@ -205,9 +223,9 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
                                         t("chart.liters_by_day"), "L")
         solids_chart = charts.line_chart(
             [(f"{d.day}", float(s) if s is not None else None) for d, _, s in series],
-            t("chart.solids_by_day"), reference=(REFERENCE_SOLIDS_PCT, t("chart.solids_min",
-                                                                         pct=REFERENCE_SOLIDS_PCT)),
-            unit="%")
+            t("chart.solids_by_day"),
+            reference=(float(solids_line[0]), t(solids_line[1], pct=_num(solids_line[0])))
+            if solids_line else None, unit="%")
         limits = COLDCHAIN_DEFAULTS
         tank_charts = {
             v.key: charts.time_chart(v.samples, t("chart.tank", tank=v.key), limits=[
@@ -217,14 +235,15 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
                                                            c=_num(limits.first_check_max_c))),
             ]) for v in tank_views}
         alerts, acked = _alerts(data_dir)
-        statements = _statement_links(settings.statements_dir, period)
         # Every station heard of, with or without deliveries in the period.
         known = {v.key for v in station_views}
         for key in list(summary.by_station) + list(today_summary.today_by_station):
             if key not in known:
                 center, _, station = key.partition(".")
-                station_views.append(queries.StationView(center, station))
+                station_views.append(status.StationView(center, station))
                 known.add(key)
+        producers = sorted(set(summary.by_producer) | set(today_summary.today_by_producer))
+        links = statements.links(period, summary.by_producer, lang)
         return render(
             request, "dashboard.html", period=period, prev_period=period.previous(),
             next_period=period.next(), now=now, today=today, summary=summary,
@@ -232,10 +251,9 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
             stations=sorted(station_views, key=lambda v: v.key), tanks=tank_views,
             tank_charts=tank_charts, liters_chart=liters_chart, solids_chart=solids_chart,
             alerts=alerts, acked=acked, findings=queries.integrity_findings(data_dir),
-            ingest=queries.ingest_status(data_dir), statements=statements,
+            ingest=queries.ingest_status(data_dir), statements=links.files, statement_links=links,
             names=queries.producer_names(data_dir),
-            statements_configured=settings.statements_dir is not None,
-            producers=sorted(set(summary.by_producer) | set(today_summary.today_by_producer)),
+            statements_configured=statements.configured, producers=producers,
             empty=Tally(), f2=format_2dp, alert_text=lambda a: _alert_text(a, lang),
             problem_text=lambda code: _known_text(f"integrity.problem.{code}", code, lang),
             when=lambda iso: _local_time(iso, tz),
@@ -271,13 +289,22 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
             period = Period.parse(request.path_params["period"])
         except PaymentsError:
             return PlainTextResponse("bad period", 404)
-        links = _statement_links(settings.statements_dir, period)
-        name = request.path_params["name"]
-        for files in links.values():
-            for path in files:
-                if path.name == name:
-                    return FileResponse(path)
-        return PlainTextResponse("no such statement", 404)
+        lang = lang_of(request)
+        try:
+            found = statements.file(period, request.path_params["name"], lang,
+                                    queries.producer_names(data_dir) or None)
+        except PaymentsError as exc:
+            log.error("statement %s/%s: %s", period, request.path_params["name"], exc)
+            return render(request, "error.html", status=500, message=translate(
+                "dashboard", "statement_error", lang, error=exc.words(lang)))
+        except InfluxError as exc:
+            log.error("statement: %s", exc)
+            return render(request, "error.html", status=503,
+                          message=translate("dashboard", "influx_down", lang))
+        if found is None:
+            return PlainTextResponse("no such statement", 404)
+        content, media_type = found
+        return Response(content, media_type=media_type)
 
     # -- the public receipt check -------------------------------------------
     def receipt(request: Request) -> Response:
@@ -309,11 +336,7 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
         alerts, acked = _alerts(data_dir)
         parts = [",".join(f"{a.id}{'a' if a.acked_at else ''}" for a in alerts + acked)]
         try:
-            db = influx()
-            parts += [f"{r.get('center')}.{r.get('station')}={r.get('status')}" for r in db.query(
-                "SELECT LAST(status) AS status FROM station_status GROUP BY center, station")]
-            parts += [f"{r.get('center')}.{r.get('station')}.{r.get('tank')}={r.get('state')}" for r in db.query(
-                "SELECT LAST(state) AS state FROM coldchain GROUP BY center, station, tank")]
+            parts += status.live_states(influx())
         except InfluxError:
             parts.append("influx-down")
         return "|".join(parts)
@@ -431,25 +454,15 @@ def _known_text(key: str, fallback: str, lang: str) -> str:
     return translate("dashboard", key, lang) if has_text("dashboard", key) else fallback
 
 
-def _statement_links(statements_dir: Path | None, period: Period) -> dict[str, list[Path]]:
-    """{producer: [statement files]} of `period` under the configured folder:
-    `DIR/<period>/statements/` or, when `DIR/statements.csv` is that period's,
-    `DIR/statements/`."""
-    if statements_dir is None:
-        return {}
-    for base in (statements_dir / str(period), statements_dir):
-        csv_path = base / "statements.csv"
-        try:
-            with csv_path.open(encoding="utf-8") as fh:
-                fh.readline()
-                first = fh.readline()
-        except OSError:
-            continue
-        if not first.startswith(f"{period},"):
-            continue
-        found: dict[str, list[Path]] = {}
-        for path in sorted((base / "statements").glob("*")):
-            if path.suffix in (".pdf", ".txt") and path.is_file():
-                found.setdefault(path.stem, []).append(path)
-        return found
-    return {}
+def solids_reference(pricing: Pricing | None) -> tuple[Decimal, str] | None:
+    """The TS line of the chart and its label's key: the pricing's reference TS (the TS its
+    base price is for), else its `[limits] min_solids_pct`, else none; without a pricing
+    file the buyers' usual minimum, DEFAULT_REFERENCE_SOLIDS_PCT."""
+    if pricing is None:
+        return DEFAULT_REFERENCE_SOLIDS_PCT, "chart.solids_min"
+    reference = getattr(pricing.scheme, "reference_solids_pct", None)
+    if reference is not None:
+        return reference, "chart.solids_reference"
+    if pricing.limits.min_solids_pct is not None:
+        return pricing.limits.min_solids_pct, "chart.solids_min"
+    return None

@@ -56,6 +56,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         from hub.web.app import Settings, create_app
     except ImportError as exc:
         raise UserError(f"the dashboard needs the hub extra (pip install '.[hub]'): {exc}") from None
+    from hub.payments.errors import PaymentsError
     from hub.web.users import Users
     data_dir = Path(config.data_dir)
     try:
@@ -63,6 +64,8 @@ def cmd_web(args: argparse.Namespace) -> int:
         app = create_app(Settings(config, _statements_dir(args.config, config.web.statements_dir)))
     except OSError as exc:
         raise UserError(f"{data_dir}: {exc.strerror}") from None
+    except PaymentsError as exc:       # [payments] pricing: a file that cannot be read, or a bad key
+        raise UserError(exc.words(process_language())) from None
     _check_port_free(bind, port)
     if not Users(data_dir).names():
         print(_t("web.no_users", config=args.config), file=sys.stderr)

@@ -1,10 +1,11 @@
 """A period's numbers for the dashboard: per station, per producer, per day (pure).
 
 The totals follow the statement's rules so that the page and
-`statements.csv` agree: deliveries count every delivery of the period,
-rejected included (voids and the originals they or a correction replace are
-left out, as `hub.store.deliveries.period_deliveries` does); litres are the
-accepted litres summed exactly and rounded half-up to the cent once.
+`statements.csv` agree: what counts is decided by the one rule of
+`hub.store.deliveries` (`counted`: each delivery once by its id, voids and
+the originals they or a correction replace left out), and deliveries count
+every delivery that counts, rejected included; litres are the accepted
+litres summed exactly and rounded half-up to the cent once.
 
 Exact and lean: a litre value as InfluxDB returns it (a JSON number) is
 summed as an integer of millilitres when its decimal form has at most three
@@ -23,6 +24,7 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from hub.payments.money import ZERO, round_half_up
+from hub.store.deliveries import DuplicateIds, counted
 
 
 def milliliters(value) -> int | None:
@@ -88,6 +90,7 @@ class PeriodSummary:
     today_by_station: dict[str, Tally] = field(default_factory=dict)
     today_by_producer: dict[str, Tally] = field(default_factory=dict)
     today: Tally = field(default_factory=Tally)
+    duplicates: DuplicateIds = field(default_factory=DuplicateIds)   # points not counted: their id was read
 
 
 def station_key(center: str | None, station: str | None) -> str:
@@ -116,16 +119,15 @@ class _LocalDays:
 
 def summarize_rows(rows: Iterable[dict], tz: ZoneInfo, today: date,
                    superseded: frozenset[str] | set[str] = frozenset()) -> PeriodSummary:
-    """Tally InfluxDB `delivery` rows of one period (time in ns; `liters`,
+    """Tally InfluxDB `delivery` rows of one period in time order (time in ns; `liters`,
     `solids_pct`, `accepted`, `kind`, `id`, `center`, `station`, `producer`) by
-    station, producer and local day; `today`'s also separately. Voids and the ids
-    in `superseded` (voided or corrected) are left out, as the statement does."""
+    station, producer and local day; `today`'s also separately. What counts is what
+    the statement counts (`hub.store.deliveries.counted`, with `superseded`: the ids
+    voided or corrected); the points left out for their id are in `duplicates`."""
     s = PeriodSummary()
     day_of = _LocalDays(tz)
     by_station, by_producer, by_day = s.by_station, s.by_producer, s.by_day
-    for row in rows:
-        if row.get("kind") == "void" or row.get("id") in superseded:
-            continue
+    for row in counted(rows, superseded, s.duplicates):
         liters, solids, accepted = row["liters"], row.get("solids_pct"), bool(row["accepted"])
         milli = milliliters(liters) if accepted else 0
         day = day_of(row["time"])

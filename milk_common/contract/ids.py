@@ -31,4 +31,11 @@ def valid_ident(text: str) -> bool:
 
 
 def valid_producer_code(text: str) -> bool:
+    """A code a producer may be given or typed as, at the bench and at the hub.
+
+    Stricter than the payloads' ProducerCode pattern on purpose: a record
+    already made under a code that later became a keypad word (`e` and `m`
+    came with the tank commands) must still decode, but no new delivery,
+    correction or advance takes one; the registry refuses them too
+    (milk_common/contract/registry.py)."""
     return bool(PRODUCER_CODE.match(text)) and text.lower() not in KEYPAD_WORDS

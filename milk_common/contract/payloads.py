@@ -27,11 +27,19 @@ RecordId = Annotated[str, Meta(pattern=RECORD_ID_PATTERN)]
 Hash = Annotated[str, Meta(pattern=HASH_PATTERN)]
 AwareTime = Annotated[datetime, Meta(tz=True)]
 Pct = Annotated[float, Meta(ge=0, le=100)]
-TempC = Annotated[float, Meta(ge=-40, le=120)]
+# The temperatures a payload carries (milk at intake, tank probes), in °C.
+TEMP_MIN_C, TEMP_MAX_C = -40, 120
+TempC = Annotated[float, Meta(ge=TEMP_MIN_C, le=TEMP_MAX_C)]
 Quantity = Annotated[float, Meta(ge=0, le=100000)]
 Count = Annotated[int, Meta(ge=0)]
 Epoch = Annotated[str, Meta(pattern=EPOCH_PATTERN)]
 Seq = Annotated[int, Meta(ge=1)]
+# A density in g/mL: milk is about 1.03, anything outside this is no density.
+Density = Annotated[float, Meta(gt=0.5, lt=2)]
+# A short code naming where a value came from or how it was made (`scale`,
+# `densimeter`, `richmond`). A pattern, not a list: the hub decides nothing on
+# these, so a station that knows a new source must not get its deliveries refused.
+SourceCode = Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,32}$")]
 
 
 class Payload(msgspec.Struct, frozen=True, tag_field="schema", forbid_unknown_fields=False):
@@ -54,8 +62,18 @@ class DeliveryV1(Payload, tag="delivery/1", kw_only=True):
     fat_pct: Pct | None = None
     milk_temp_c: TempC | None = None
     weight_kg: Quantity | None = None
-    density_15c: Annotated[float, Meta(gt=0.5, lt=2)] | None = None
+    density_15c: Density | None = None
     fat_source: str | None = None
+    # How the figures were made (collector_station/intake/flow.py, build_delivery):
+    # outside the seal, kept so a figure can be traced to its instrument.
+    weight_source: SourceCode | None = None                 # scale; null without a weight
+    liters_density: Literal["measured", "default"] | None = None   # density used for litres
+    density_g_ml: Density | None = None                     # as read, before the 15 °C correction
+    density_compensated: bool = False                       # the instrument reported it at 15 °C
+    density_source: SourceCode | None = None                # densimeter, analyzer
+    # Quevenne degrees at 15 °C, (density_15c - 1)·1000: density_15c's range.
+    lactometer_15c: Annotated[float, Meta(gt=-500, lt=1000)] | None = None
+    formula: SourceCode | None = None                       # the solids formula: richmond, fleischmann, bis
     reject_reason: Annotated[str, Meta(max_length=200)] | None = None
     flags: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=32)] = []
     operator: Annotated[str, Meta(max_length=64)] = ""
@@ -129,6 +147,13 @@ class StatusV1(Payload, tag="status/1", kw_only=True):
     clock: Annotated[str, Meta(max_length=64)] | None = None
 
 
+class ShiftProducer(msgspec.Struct, frozen=True, kw_only=True):
+    """One producer's part of a shift: deliveries, rejections, accepted litres."""
+    deliveries: Count
+    rejected: Count
+    liters: Annotated[float, Meta(ge=0)]
+
+
 class ShiftV1(Payload, tag="shift/1", kw_only=True):
     """A closed shift's summary."""
     center: Ident
@@ -141,6 +166,7 @@ class ShiftV1(Payload, tag="shift/1", kw_only=True):
     liters: Annotated[float, Meta(ge=0)]
     avg_solids_pct: Pct | None = None
     rejections: dict[str, Count] = {}
+    producers: dict[ProducerCode, ShiftProducer] = {}
 
 
 class RegistryProducer(msgspec.Struct, frozen=True, kw_only=True):
@@ -293,7 +319,13 @@ def _undecodable(exc: Exception, payload: bytes) -> str:
     return "not a JSON object"
 
 
-# -- builders the station uses --------------------------------------------------
+# -- builders -------------------------------------------------------------------
+# Every payload is made by one of these, and each passes `checked`: a builder
+# that drifts from its model fails where the payload is made, not as a dead
+# letter (or a silently dropped key) at the hub. The check costs tens of
+# microseconds: nothing for a station (a few deliveries a minute) or for what
+# the hub itself publishes, too much for the hub's ingest, which never calls it.
+
 def _now_s() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -301,9 +333,10 @@ def _now_s() -> str:
 def status_payload(center: str, station: str, status: str, devices: dict | None = None,
                    ts: str | None = None, *, epoch: str | None = None,
                    last_seq: int | None = None, last_tank_seq: int | None = None,
-                   outbox: int | None = None) -> dict:
+                   outbox: int | None = None, clock: str | None = None) -> dict:
     """The retained status: online/offline, each instrument's connection, and
-    (when given) the station's epoch and last sequence numbers."""
+    (when given) the station's epoch and last sequence numbers, its unsent
+    count and its clock's verdict (docs/clock.md)."""
     payload = {"schema": "status/1", "center": center, "station": station, "status": status,
                "ts": ts or _now_s()}
     if devices:
@@ -316,6 +349,8 @@ def status_payload(center: str, station: str, status: str, devices: dict | None 
             payload["last_tank_seq"] = last_tank_seq
     if outbox is not None:
         payload["outbox"] = outbox
+    if clock is not None:
+        payload["clock"] = clock
     return checked(StatusV1, payload)
 
 
@@ -340,7 +375,7 @@ def tank_payload(center: str, station: str, tank: str, samples: list[dict],
     if seq is not None:
         payload["seq"] = seq
         payload["epoch"] = epoch
-    return payload
+    return checked(TankV1, payload)
 
 
 def coldchain_payload(center: str, station: str, tank: str, ts: str, state: str, reason: str,
@@ -351,22 +386,24 @@ def coldchain_payload(center: str, station: str, tank: str, ts: str, state: str,
     if warning is not None:
         payload["warning"] = warning
         payload["eta"] = eta
-    return payload
+    return checked(ColdchainV1, payload)
 
 
 def delivery_payload(**fields: object) -> dict:
     """A delivery/1 record before its seal (`milk_common.integrity.seal` adds
-    prev_hash, hash, hmac and receipt_code)."""
-    return {"schema": "delivery/1", **fields}
+    prev_hash, hash, hmac and receipt_code, all declared in DeliveryV1)."""
+    return checked(DeliveryV1, {"schema": "delivery/1", **fields})
 
 
 def shift_payload(center: str, station: str, day: str, shift: str, ts: str, deliveries: int,
                   rejected: int, liters: float, avg_solids_pct: float | None,
-                  rejections: dict[str, int], **extra: object) -> dict:
-    return {"schema": "shift/1", "center": center, "station": station, "date": day,
-            "shift": shift, "ts": ts, "deliveries": deliveries, "rejected": rejected,
-            "liters": liters, "avg_solids_pct": avg_solids_pct, "rejections": rejections,
-            **extra}
+                  rejections: dict[str, int], producers: dict[str, dict] | None = None) -> dict:
+    """A closed shift's summary; `producers`: code -> deliveries, rejected, liters."""
+    return checked(ShiftV1, {"schema": "shift/1", "center": center, "station": station,
+                             "date": day, "shift": shift, "ts": ts, "deliveries": deliveries,
+                             "rejected": rejected, "liters": liters,
+                             "avg_solids_pct": avg_solids_pct, "rejections": rejections,
+                             "producers": producers or {}})
 
 
 def registry_payload(center: str, producers: list[dict]) -> dict:
@@ -375,11 +412,37 @@ def registry_payload(center: str, producers: list[dict]) -> dict:
 
 
 def alerts_payload(center: str, ts: str, alerts: list[dict]) -> dict:
-    return {"schema": "alerts/1", "center": center, "ts": ts, "alerts": alerts}
+    return checked(AlertsV1, {"schema": "alerts/1", "center": center, "ts": ts, "alerts": alerts})
 
 
 def checked(model: type[Payload], payload: dict) -> dict:
-    """`payload` itself, after checking that it satisfies `model` (a builder
-    that drifts from the contract fails here, at the station, not at the hub)."""
-    msgspec.convert(payload, model, strict=False)
+    """`payload` itself, unchanged, after checking that it satisfies `model`
+    and has no key the model does not declare (the receiver would drop such a
+    key without a word); raises InvalidPayload naming the schema and the key."""
+    schema = model.__struct_config__.tag
+    try:
+        made = msgspec.convert(payload, model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidPayload(f"{schema}: {_reason(exc)}") from None
+    where = undeclared_key(payload, msgspec.to_builtins(made))
+    if where is not None:
+        raise InvalidPayload(f"{schema}: {where}: not declared in the contract")
     return payload
+
+
+def undeclared_key(sent: object, declared: object, where: str = "") -> str | None:
+    """The path of the first key of `sent` that `declared` (the same payload
+    through its model, every field present) lacks; None when there is none."""
+    if isinstance(sent, dict) and isinstance(declared, dict):
+        for key, value in sent.items():
+            if key not in declared:
+                return f"{where}{key}"
+            found = undeclared_key(value, declared[key], f"{where}{key}.")
+            if found is not None:
+                return found
+    elif isinstance(sent, (list, tuple)) and isinstance(declared, (list, tuple)):
+        for i, (value, known) in enumerate(zip(sent, declared)):
+            found = undeclared_key(value, known, f"{where}{i}.")
+            if found is not None:
+                return found
+    return None
