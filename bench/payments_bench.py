@@ -127,7 +127,7 @@ def phase(name: str, csv_path: str, url: str, database: str, out_dir: str) -> di
         result["lines_mb"] = round((out / "lines.csv").stat().st_size / 1e6, 1)
     else:
         from hub.payments.engine import compute_fortnight
-        from hub.payments.fast import compute_fortnight_fast
+        from hub.payments.columnar import compute_fortnight_columnar
         from hub.payments.records import read_deliveries_csv
         from hub.payments.statements import write_statements_csv
         from hub.store.deliveries import period_deliveries
@@ -141,7 +141,7 @@ def phase(name: str, csv_path: str, url: str, database: str, out_dir: str) -> di
         if name == "reference":
             fortnight = compute_fortnight(period, deliveries, pricing, (), None)
         else:
-            fortnight = compute_fortnight_fast(period, deliveries, pricing, (), None, lines=False)
+            fortnight = compute_fortnight_columnar(period, deliveries, pricing, (), None, lines=False)
         timings["compute_s"] = time.perf_counter() - t1
         write_statements_csv(tmp / f"statements-{name}.csv", fortnight)
         result = {"producers": len(fortnight.rows), "deliveries": fortnight.total.deliveries,

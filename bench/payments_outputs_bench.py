@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.payments.checks import check_fortnight
 from hub.payments.explain import lines_csv_text
-from hub.payments.fast import compute_fortnight_fast
+from hub.payments.columnar import compute_fortnight_columnar
 from hub.payments.periods import Period
 from hub.payments.pricing import load_pricing
 from hub.payments.records import Delivery
@@ -61,7 +61,7 @@ def main() -> int:
     data = deliveries(args.deliveries, args.producers)
     period = Period(2026, 11, 1)
     fortnight = timed("engine (vectorised, with lines)", len(data), "delivery",
-                      lambda: compute_fortnight_fast(period, data, pricing))
+                      lambda: compute_fortnight_columnar(period, data, pricing))
     text = timed("lines.csv", len(data), "delivery", lambda: lines_csv_text(fortnight))
     print(f"{'':<34} lines.csv is {len(text) / 1e6:.1f} MB")
     found = timed("sanity checks", len(data), "delivery", lambda: check_fortnight(fortnight, (), None))

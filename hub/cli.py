@@ -211,7 +211,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def _fortnight(args: argparse.Namespace, ledger=None):
     """Read the inputs and compute the fortnight (with the ledger's carry-in and adjustments)."""
     from hub.config import load_hub_config
-    from hub.payments.fast import compute_fortnight_fast
+    from hub.payments.columnar import compute_fortnight_columnar
     from hub.payments.periods import Period
     from hub.payments.pricing import load_pricing
     from hub.payments.records import read_advances_csv, read_deliveries_csv
@@ -237,7 +237,7 @@ def _fortnight(args: argparse.Namespace, ledger=None):
         inputs = ledger.inputs(period, deliveries, pricing, advances)
         deliveries, adjustments, carried_in, advances = (
             inputs.deliveries, inputs.adjustments, inputs.carried_in, inputs.advances)
-    fortnight = compute_fortnight_fast(period, deliveries, pricing, advances, carried_in, adjustments)
+    fortnight = compute_fortnight_columnar(period, deliveries, pricing, advances, carried_in, adjustments)
     return period, pricing, advances, fortnight, None
 
 

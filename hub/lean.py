@@ -5,8 +5,9 @@ The shell around `hub.payments.columnar` (the command line's other steps are
 chunks, `hub.store.columns`; or the deliveries CSV through its validating
 reader), compute, check, and write statements.csv, lines.csv,
 statements.txt and warnings.txt only. With ``--ledger`` (adjustments and
-closing need every delivery as a record) or a scheme whose quantity is not
-the litres, the per-delivery path computes and the same files are written.
+closing need every delivery as a record), a scheme that does not say it can
+be vectorised or values beyond 64-bit integers, the per-delivery path
+computes and the same files are written.
 """
 
 from __future__ import annotations

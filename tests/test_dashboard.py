@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.payments.fast import compute_fortnight_fast
+from hub.payments.columnar import compute_fortnight_columnar
 from hub.payments.periods import Period
 from hub.payments.pricing import load_pricing
 from hub.payments.records import Delivery
@@ -55,7 +55,7 @@ def rows_of(deliveries: list[Delivery]) -> list[dict]:
 @pytest.mark.parametrize("seed", range(8))
 def test_period_totals_equal_the_statement_total(seed):
     deliveries = random_deliveries(seed, random.Random(seed).randrange(1, 2000))
-    fortnight = compute_fortnight_fast(NOV_1, deliveries, load_pricing(REPO / "examples" / "pricing.toml"))
+    fortnight = compute_fortnight_columnar(NOV_1, deliveries, load_pricing(REPO / "examples" / "pricing.toml"))
     summary = summarize_rows(rows_of(deliveries), LIMA, date(2026, 11, 3))
     assert summary.total.deliveries == fortnight.total.deliveries
     assert summary.total.rejected == fortnight.total.rejected

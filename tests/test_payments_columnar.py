@@ -1,6 +1,7 @@
-"""The columnar fortnight (`milk-hub payments --csv-only`) writes what the per-delivery path
-writes, byte for byte: on random fortnights against the vectorised engine (itself proved equal
-to the Decimal reference in test_payments_fast), on the example files, and from a real InfluxDB."""
+"""The fortnight from columns (`milk-hub payments --csv-only`) writes what the per-delivery path
+writes, byte for byte: on random fortnights against the same engine fed by records (itself proved
+equal to the Decimal reference in test_payments_vectorised), on the example files, and from a real
+InfluxDB."""
 
 import random
 from dataclasses import replace
@@ -15,20 +16,20 @@ from hub.cli import main
 from hub.payments import textcols
 from hub.payments.checks import check_fortnight
 from hub.payments.columnar import (
-    NotColumnar,
     check_columns,
     columns_from_deliveries,
     compute_columns,
+    compute_fortnight_columnar,
     lines_csv_chunks,
     statements_csv_bytes,
     table_text,
 )
 from hub.payments.explain import lines_csv_text
-from hub.payments.fast import compute_fortnight_fast
+from hub.payments.engine import compute_fortnight
 from hub.payments.pricing import pricing_from_dict
 from hub.payments.records import Advance, Delivery
 from hub.payments.statements import render_table, statements_csv_text
-from tests.test_payments_fast import NOV_1, SCHEMES, random_deliveries
+from tests.test_payments_vectorised import NOV_1, SCHEMES, random_deliveries
 
 DATA = Path(__file__).parent / "data" / "payments"
 OUTPUTS = ("statements.csv", "lines.csv", "statements.txt", "warnings.txt")
@@ -72,13 +73,10 @@ def test_columns_equal_the_vectorised_engine_on_random_fortnights(seed):
         names = {d.producer: f"Ñuñoa, {i}" for i, d in enumerate(deliveries[::3])} if seed % 2 else None
         known = set(names) if names is not None else None
         columns = columns_from_deliveries(deliveries, NOV_1, pricing.timezone)
-        if table.get("scheme") == "per_kg_solids":
-            with pytest.raises(NotColumnar):  # its quantity is not the litres: the per-delivery path
-                compute_columns(NOV_1, columns, pricing, advances)
-            continue
-        expected = compute_fortnight_fast(NOV_1, deliveries, pricing, advances)
+        expected = compute_fortnight_columnar(NOV_1, deliveries, pricing, advances)
         fortnight, priced = compute_columns(NOV_1, columns, pricing, advances)
         assert _row_values(fortnight) == _row_values(expected), name
+        assert _row_values(fortnight) == _row_values(compute_fortnight(NOV_1, deliveries, pricing, advances))
         assert fortnight.outside_period == expected.outside_period
         assert statements_csv_text(fortnight, names) == statements_csv_text(expected, names)
         assert statements_csv_bytes(fortnight, priced, names).decode() == statements_csv_text(expected, names)
@@ -89,7 +87,7 @@ def test_columns_equal_the_vectorised_engine_on_random_fortnights(seed):
         words = [f.words("es") for f in check_columns(fortnight, columns, priced, advances, known)]
         assert words == [f.words("es") for f in check_fortnight(expected, advances, known)]
         compared += 1
-    assert compared == len(SCHEMES) - 2
+    assert compared == len(SCHEMES)
 
 
 def test_an_accepted_delivery_without_solids_is_named_as_the_other_engines_do():
@@ -98,7 +96,7 @@ def test_an_accepted_delivery_without_solids_is_named_as_the_other_engines_do():
     deliveries = [Delivery("d1", "p1", ts, Decimal(10), Decimal("11.5"), True),
                   Delivery("d2", "p0", ts + timedelta(hours=1), Decimal(10), None, True)]
     with pytest.raises(Exception) as expected:
-        compute_fortnight_fast(NOV_1, deliveries, pricing)
+        compute_fortnight(NOV_1, deliveries, pricing)
     with pytest.raises(type(expected.value)) as got:
         compute_columns(NOV_1, columns_from_deliveries(deliveries, NOV_1, pricing.timezone), pricing)
     assert str(got.value) == str(expected.value) and "d2" in str(got.value)
@@ -125,7 +123,7 @@ def test_csv_only_writes_the_files_of_no_pdf_and_nothing_else(tmp_path, pricing)
     assert sorted(p.name for p in lean.iterdir()) == sorted((*OUTPUTS, "statements-es_BO.csv"))
 
 
-def test_csv_only_with_a_scheme_the_columns_do_not_take(tmp_path):
+def test_csv_only_with_a_scheme_per_kg_of_solids(tmp_path):
     (tmp_path / "pricing.toml").write_text('[price]\nscheme = "per_kg_solids"\nprice_per_kg_solids = "9.00"\n'
                                            'kg_per_liter = "1.03"\n')
     common = ["--pricing", str(tmp_path / "pricing.toml"), "--deliveries", str(DATA / "deliveries.csv")]
@@ -135,8 +133,11 @@ def test_csv_only_with_a_scheme_the_columns_do_not_take(tmp_path):
     assert not (lean / "statements").exists()
 
 
-@pytest.mark.parametrize("read_bytes", [1 << 20, 300])  # 300: quoted fields across blocks
-def test_csv_only_from_influxdb_equals_the_per_delivery_path(servers, tmp_path, unique, monkeypatch, read_bytes):
+@pytest.mark.parametrize(("read_bytes", "per_kg"), [(1 << 20, False), (300, False), (1 << 20, True)])
+def test_csv_only_from_influxdb_equals_the_per_delivery_path(servers, tmp_path, unique, monkeypatch, read_bytes,
+                                                              per_kg):
+    # 300 bytes: quoted fields across blocks; per_kg: weighed deliveries (weight_kg read as a column) and
+    # volumetric ones (litres × kg_per_liter) priced per kg of solids.
     from devtools.fixtures import write_hub_config
     from hub.store import columns
     from hub.store.influx import InfluxV1, line, to_ns
@@ -154,6 +155,7 @@ def test_csv_only_from_influxdb_equals_the_per_delivery_path(servers, tmp_path, 
         fields = {"id": f"d{i}", "liters": rng.randint(100, 6000) / 100, "solids_pct": rng.randint(900, 1400) / 100,
                   "milk_temp_c": rng.choice([None, 4.5, 9.0, 11.25]), "accepted": accepted, "kind": "delivery",
                   "receipt_code": rng.choice([None, f"K{i:03d}-XY"]),
+                  "weight_kg": rng.choice([None, rng.randint(100, 6200) / 100]),
                   "reject_reason": None if accepted else rng.choice(["acidity_high", "sucia, con grumos"])}
         producer = f"P{rng.randrange(12):03d}"
         points.append(line("delivery", {"center": "c1", "station": "s1", "producer": producer}, fields, to_ns(ts)))
@@ -167,7 +169,13 @@ def test_csv_only_from_influxdb_equals_the_per_delivery_path(servers, tmp_path, 
     influx.write(points)
     config = write_hub_config(tmp_path / "hub.toml", mqtt_port=servers.mqtt_port, influx_url=servers.influxdb.url,
                               database=unique, client_id=f"hub-{unique}", data_dir=tmp_path / "data")
-    common = ["--pricing", str(DATA / "pricing-explained.toml"), "--config", str(config)]
+    pricing = DATA / "pricing-explained.toml"
+    if per_kg:
+        pricing = tmp_path / "pricing-per-kg.toml"
+        pricing.write_text('[price]\nscheme = "per_kg_solids"\nprice_per_kg_solids = "9.125"\nkg_per_liter = "1.03"\n'
+                           'chilled_bonus_per_liter = "0.02"\nchilled_max_temp_c = "8"\n'
+                           '[limits]\nmin_price_per_liter = "1.05"\n')
+    common = ["--pricing", str(pricing), "--config", str(config)]
     full, lean = _run(tmp_path, "full", *common, "--no-pdf"), _run(tmp_path, "lean", *common, "--csv-only")
     for name in OUTPUTS:
         assert (lean / name).read_bytes() == (full / name).read_bytes(), name

@@ -1,26 +1,34 @@
-"""The fortnight from columns: a basin's deliveries as numpy arrays, never one Python object each.
+"""The vectorised payment engine: a fortnight's deliveries as numpy columns, priced exactly.
 
-`milk-hub payments --csv-only` takes this path (statements.csv, lines.csv,
-statements.txt and warnings.txt, no printable statements): the deliveries
-arrive as columns (`DeliveryColumns`, read in chunks from InfluxDB by
-`hub.store.columns` or built from the CSV reader's records), are priced
-and summed in exact integers, and lines.csv is written from the columns.
-The results are those of `hub.payments.fast` (and so of the Decimal
-reference engine), byte for byte: tests compare every output.
+Every scheme the pricing file allows is priced here (per litre or per kg of
+solids); `engine.compute_fortnight` (plain Decimal, one delivery at a time)
+is the reference it is tested against, and what it falls back on when the
+inputs are beyond exact 64-bit integers. Two ways in:
 
-Exact, as `fast`: every decimal column is an int64 column at its own
-scale (the most decimals any of its values has); each distinct pricing
-combination (TS and fat as rounded, chilled or not) is priced once by the
-scheme's Decimal code; value = litres × rate (+ litres × chilled bonus) in
+- `compute_fortnight_columnar`: deliveries as records (the deliveries CSV
+  reader's, the ledger's inputs, the web's one producer) in, a `Fortnight`
+  with its per-delivery lines out (`milk-hub payments`, the web);
+- `compute_columns`: columns in (`DeliveryColumns`, read in chunks from
+  InfluxDB by `hub.store.columns`, or built from records), a `Fortnight`
+  without lines and the priced columns out; `milk-hub payments --csv-only`
+  writes statements.csv, lines.csv, statements.txt and warnings.txt from
+  them without one Python object per delivery.
+
+How it stays exact: every decimal column is an int64 column at its own scale
+(the most decimals any of its values has); each distinct pricing combination
+(TS and fat as rounded, chilled or not) is priced once by the scheme's own
+Decimal code; value = quantity × rate + litres × chilled bonus (the rule of
+`pricing.price_delivery`), the quantity being the litres or, per kg of
+solids, kg × TS/100 (kg as weighed, else litres × ``kg_per_liter``), in
 int64 with bound checks; per producer the sums are settled by
-`engine.settle_producer`, the money steps both other engines use, or, for
-a producer with nothing due, by the same steps in integers (`_plain_row`).
+`engine.settle_producer`, the money steps of the reference, or, for a
+producer with nothing due, by the same steps in integers (`_plain_row`).
 statements.csv and the console table are laid out from the rows' printed
 integers, lines.csv from the columns (`textcols.join_rows`).
 
-What this path does not take raises `NotColumnar` and the caller uses the
-per-delivery path instead (slower, same result): a scheme whose quantity is
-not the litres (``per_kg_solids``), values int64 cannot hold, a negative TS.
+What int64 cannot hold (or text the columns do not take) raises
+`NotColumnar`: `compute_fortnight_columnar` then prices with the reference
+engine, `--csv-only` takes the per-delivery path (slower, same result).
 """
 
 from __future__ import annotations
@@ -38,22 +46,23 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from hub.payments import textcols as tc
-from hub.payments.checks import Finding, _n, advance_findings
+from hub.payments.checks import Finding, advance_findings, delivery_findings, period_findings, unregistered
 from hub.payments.engine import (
+    Adjustment,
     DeliveryLine,
     Fortnight,
     ProducerRow,
+    compute_fortnight,
     producers_and_dues,
     settle_producer,
     total_row,
 )
 from hub.payments.errors import PaymentsError, Text, reason_of
-from hub.payments.explain import LINE_COLUMNS, price_parts
-from hub.payments.fast import _places, can_vectorise
+from hub.payments.explain import LINE_COLUMNS, PRICE_PLACES, price_parts
 from hub.payments.format import format_date
 from hub.payments.money import EXACT, ZERO, round_half_up
 from hub.payments.periods import Period
-from hub.payments.pricing import Pricing, chilled_bonus, priced_measures, shown_rate
+from hub.payments.pricing import Pricing, chilled_bonus, price_delivery, shown_rate
 from hub.payments.records import Delivery
 
 _SAFE = 2**62
@@ -62,6 +71,25 @@ LINES_PER_WRITE = 25_000  # lines.csv is laid out this many rows at a time (memo
 
 class NotColumnar(Exception):
     """These inputs need the per-delivery path (the message says why)."""
+
+
+def _places(values: Iterable[Decimal | None]) -> int:
+    """The most decimals among ``values`` (0 for integers)."""
+    most = 0
+    for value in values:
+        if value is not None:
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int) and -exponent > most:
+                most = -exponent
+    return most
+
+
+def can_vectorise(pricing: Pricing) -> bool:
+    """Whether the scheme says its rate depends only on its ``rate_key`` (see `pricing.PriceScheme`);
+    a scheme that does not is priced by the reference engine, never guessed."""
+    scheme = pricing.scheme
+    return getattr(scheme, "vectorised", False) is True and callable(getattr(scheme, "rate_key", None)) \
+        and callable(getattr(scheme, "quantity", None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +140,7 @@ class DeliveryColumns:
     solids: DecimalColumn
     temp: DecimalColumn
     fat: DecimalColumn
+    weight: DecimalColumn
     accepted: np.ndarray
     reject_reason: np.ndarray
     receipt_code: np.ndarray
@@ -127,12 +156,14 @@ def build_columns(columns: dict[str, np.ndarray], outside_period: int = 0) -> De
 
     ``columns``: ``producer``, ``id``, ``reject_reason``, ``receipt_code`` (``S``
     arrays of UTF-8 text), ``liters``, ``solids_pct``, ``milk_temp_c``,
-    ``fat_pct`` (plain decimal text, empty when absent), ``ts_ns`` (int64) and
-    ``accepted`` (bool). The dict is emptied as each column is sorted, so
+    ``fat_pct``, ``weight_kg`` (plain decimal text, empty when absent; a
+    column left out is absent everywhere), ``ts_ns`` (int64) and ``accepted`` (bool). The dict is emptied as each column is sorted, so
     that a basin's columns are held once, not twice.
     """
     if len(columns["liters"]) and not (tc.lengths(columns["liters"]) > 0).all():
         raise NotColumnar("a delivery without litres")
+    if "weight_kg" not in columns:
+        columns["weight_kg"] = np.zeros(len(columns["liters"]), dtype="S1")
     names, code = _unique_texts(columns.pop("producer"))
     ts_ns = columns.pop("ts_ns")
     order = _order(code, ts_ns // 1000, columns["id"])
@@ -147,7 +178,7 @@ def build_columns(columns: dict[str, np.ndarray], outside_period: int = 0) -> De
         producers=[name.decode("utf-8") for name in names.tolist()],
         code=code.astype(np.int32)[order], id=sorted_("id"), ts_ns=ts_ns[order],
         liters=sorted_decimal("liters"), solids=sorted_decimal("solids_pct"), temp=sorted_decimal("milk_temp_c"),
-        fat=sorted_decimal("fat_pct"), accepted=sorted_("accepted"), reject_reason=sorted_("reject_reason"),
+        fat=sorted_decimal("fat_pct"), weight=sorted_decimal("weight_kg"), accepted=sorted_("accepted"), reject_reason=sorted_("reject_reason"),
         receipt_code=sorted_("receipt_code"), seq=order.astype(np.int32 if len(order) < 2**31 else np.int64),
         outside_period=outside_period)
 
@@ -207,6 +238,7 @@ def columns_from_deliveries(deliveries: Iterable[Delivery], period: Period, tz: 
         "ts_ns": np.array([_ns(d.ts) for d in inside], dtype=np.int64),
         "liters": _decimal_texts(d.liters for d in inside), "solids_pct": _decimal_texts(d.solids_pct for d in inside),
         "milk_temp_c": _decimal_texts(d.milk_temp_c for d in inside), "fat_pct": _decimal_texts(d.fat_pct for d in inside),
+        "weight_kg": _decimal_texts(d.weight_kg for d in inside),
         "accepted": np.array([d.accepted for d in inside], dtype=bool),
         "reject_reason": _texts(d.reject_reason for d in inside), "receipt_code": _texts(d.receipt_code for d in inside),
     }, outside)
@@ -238,6 +270,13 @@ class PricedColumns:
     # deliveries, rejected, then litres, average TS (-1: none), gross, fees, deductions,
     # carried over and net in hundredths. Set by `compute_columns` (None when int64 cannot hold them).
     row_ints: np.ndarray | None = None
+    # A scheme whose quantity is not the litres (per kg of solids): each accepted delivery's
+    # quantity as an integer at its own number of decimals (those of the Decimal the scheme's
+    # code gives, which lines.csv prints), and the effective price per litre
+    # (`explain.effective_price_per_liter`) at `explain.PRICE_PLACES`; None for litre schemes.
+    quantity: np.ndarray | None = None
+    quantity_places: np.ndarray | None = None
+    per_liter: np.ndarray | None = None
 
 
 def _half_up_2(column: DecimalColumn) -> np.ndarray:
@@ -255,13 +294,94 @@ def _compare_scale(column: DecimalColumn, limit: Decimal) -> tuple[np.ndarray, i
 
 
 def refusal(pricing: Pricing) -> str | None:
-    """Why this pricing needs the per-delivery path (None: the columns can price it). The columns
-    take the per-litre schemes whose quantity is the delivery's litres, as `fast` can vectorise them."""
-    scheme = pricing.scheme
-    probe = Decimal("1.5")
-    if not can_vectorise(pricing) or scheme.unit != "L" or scheme.quantity(probe, None, Decimal("11.50")) is not probe:
-        return f"scheme {scheme.name}: its quantity is not the litres"
+    """Why this pricing needs the per-delivery path (None: the columns can price it): a scheme
+    that does not say its rate depends only on its rate key (`can_vectorise`), or whose quantity
+    is neither of the two the columns compute (`_known_quantity`)."""
+    if not can_vectorise(pricing):
+        return f"scheme {pricing.scheme.name}: not vectorised"
+    if not _known_quantity(pricing.scheme):
+        return f"scheme {pricing.scheme.name}: a quantity the columns do not compute"
     return None
+
+
+def _known_quantity(scheme) -> bool:
+    """Whether the scheme's quantity is one the columns compute: the delivery's litres (unit
+    ``L``), or kg of solids = kg × TS/100, kg as weighed, else litres × ``kg_per_liter`` (unit
+    ``kg_solids``). Asked of the scheme's own code on a probe delivery, so that a new scheme
+    with another quantity is priced by the reference engine, never by a wrong formula."""
+    liters, weight, solids = Decimal("37.25"), Decimal("38.41"), Decimal("11.57")
+    try:
+        if scheme.unit == "L":
+            return scheme.quantity(liters, None, solids) is liters and scheme.quantity(liters, weight, solids) is liters
+        if scheme.unit == "kg_solids":
+            kg_per_liter = getattr(scheme, "kg_per_liter", None)
+            with localcontext(EXACT):
+                weighed = scheme.quantity(liters, weight, solids) == weight * solids / 100
+                return weighed and (kg_per_liter is None
+                                    or scheme.quantity(liters, None, solids) == liters * kg_per_liter * solids / 100)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return False
+
+
+def _own_decimals(column: DecimalColumn) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as an integer at its own number of decimals (as its Decimal has them), and
+    those decimals (0 where absent): the column's integers divided back (exact: trailing zeros)."""
+    parsed = tc.decimal_ints(column.text)
+    if parsed is None:
+        raise NotColumnar("a value is not plain decimal text")
+    places = np.where(parsed[2], parsed[1], column.places)
+    return column.ints // tc.POW10[column.places - places], np.where(parsed[2], places, 0)
+
+
+def _kg_solids(cols: DeliveryColumns, pricing: Pricing, solids_h: np.ndarray,
+               accepted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """kg of solids of each accepted delivery (`pricing.PerKgSolids.quantity`: kg × TS/100, kg as
+    weighed, else litres × ``kg_per_liter``): (ints at their own decimals, those decimals, ints at
+    the common scale, that scale). The decimals are those of the Decimal product: the kg's
+    (weighed, or litres' + kg_per_liter's) + 2 for TS in hundredths + 2 for the /100."""
+    kg_per_liter = pricing.scheme.kg_per_liter
+    weighed = cols.weight.present
+    kg_ints, kg_places = _own_decimals(cols.weight)
+    kg_ints = np.where(weighed, kg_ints, 0)
+    if kg_per_liter is not None and not weighed.all():
+        per_liter_places = _places([kg_per_liter])
+        per_liter_int = int(kg_per_liter.scaleb(per_liter_places))
+        liters_own, liter_places = _own_decimals(cols.liters)
+        _check_product(liters_own, np.array([per_liter_int]))
+        kg_ints = np.where(weighed, kg_ints, liters_own * per_liter_int)
+        kg_places = np.where(weighed, kg_places, liter_places + per_liter_places)
+    own = np.where(accepted, kg_ints, 0)
+    _check_product(own, np.array([max(int(solids_h.max()) if len(solids_h) else 0, 1)]))
+    own = own * np.where(accepted, solids_h, 0)
+    places = np.where(accepted, kg_places + 4, 0)
+    scale = int(places.max()) if len(places) else 0
+    shift = scale - places
+    if scale > 18 or (np.abs(own) >= _SAFE // tc.POW10[shift]).any():  # row by row: the shifts differ a lot
+        raise NotColumnar("kg of solids too large for 64-bit integers")
+    return own, places, own * tc.POW10[shift], scale
+
+
+def _first_unpriceable(cols: DeliveryColumns, pricing: Pricing) -> None:
+    """The error of the reference engine for the first accepted delivery (in reading order)
+    that lacks a measure the scheme needs, raised by the same rule (`pricing.price_delivery`)."""
+    scheme = pricing.scheme
+    accepted = cols.accepted
+    missing = accepted & ~cols.solids.present
+    if "fat_pct" in scheme.needs:
+        missing |= accepted & ~cols.fat.present
+    if scheme.unit != "L" and getattr(scheme, "kg_per_liter", None) is None:
+        missing |= accepted & ~cols.weight.present
+    if not missing.any():
+        return
+    i = int(np.flatnonzero(missing)[np.argmin(cols.seq[missing])])
+    one = Decimal(1)
+    try:  # the measures it has, as any value: only what is missing decides the error
+        price_delivery(pricing, one, one if cols.solids.present[i] else None, True, None,
+                       one if cols.weight.present[i] else None, one if cols.fat.present[i] else None)
+    except ValueError as exc:
+        raise PaymentsError(Text("delivery", id=cols.id[i].decode(), producer=cols.producers[cols.code[i]],
+                                 reason=reason_of(exc))) from None
 
 
 def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
@@ -274,17 +394,7 @@ def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
     accepted = cols.accepted
     if ((cols.solids.ints < 0) & cols.solids.present).any() or ((cols.fat.ints < 0) & cols.fat.present).any():
         raise NotColumnar("a negative percentage")
-    missing = accepted & ~cols.solids.present
-    if "fat_pct" in scheme.needs:
-        missing |= accepted & ~cols.fat.present
-    if missing.any():
-        i = int(np.flatnonzero(missing)[np.argmin(cols.seq[missing])])
-        try:
-            priced_measures(pricing, None if not cols.solids.present[i] else Decimal(1),
-                            None if not cols.fat.present[i] else Decimal(1))
-        except ValueError as exc:
-            raise PaymentsError(Text("delivery", id=cols.id[i].decode(), producer=cols.producers[cols.code[i]],
-                                     reason=reason_of(exc))) from None
+    _first_unpriceable(cols, pricing)
     solids_h = np.where(cols.solids.present, _half_up_2(cols.solids), 0)
     fat_h = np.where(cols.fat.present, _half_up_2(cols.fat), -1)  # -1: no fat
     bonus = chilled_bonus(pricing, True)
@@ -329,19 +439,40 @@ def price_columns(cols: DeliveryColumns, pricing: Pricing) -> PricedColumns:
         raise NotColumnar("a rate too large for 64-bit integers")
     rate_of = rate_ints.astype(np.int64)[combo]  # combo -1 -> the trailing 0
     liters = np.where(accepted, cols.liters.ints, 0)
-    quality_scale = cols.liters.places + rate_places
-    _check_product(liters, rate_of)
-    value = liters * rate_of
+    quantity = quantity_places = None
+    if scheme.unit == "L":  # the quantity is the litres
+        quantity_ints, quantity_scale = liters, cols.liters.places
+    else:
+        quantity, quantity_places, quantity_ints, quantity_scale = _kg_solids(cols, pricing, solids_h, accepted)
+    quality_scale = quantity_scale + rate_places
+    value = _value_product(quantity_ints, rate_of)
     scale = quality_scale
     if bonus:
         bonus_places = _places([bonus])
         bonus_int = int(bonus.scaleb(bonus_places))
-        _check_product(liters, np.array([bonus_int]))
-        bonus_value = liters * chilled * bonus_int
+        bonus_value = _value_product(liters * chilled, bonus_int)
         bonus_scale = cols.liters.places + bonus_places
         scale = max(quality_scale, bonus_scale)
         value = _rescaled(value, scale - quality_scale) + _rescaled(bonus_value, scale - bonus_scale)
-    return PricedColumns(value, scale, combo, combo_solids, combo_chilled, combo_shown, solids_h, chilled)
+    per_liter = None if scheme.unit == "L" else _per_liter(value, scale, liters, cols.liters.places)
+    return PricedColumns(value, scale, combo, combo_solids, combo_chilled, combo_shown, solids_h, chilled,
+                         quantity=quantity, quantity_places=quantity_places, per_liter=per_liter)
+
+
+def _per_liter(value: np.ndarray, scale: int, liters: np.ndarray, liter_places: int) -> np.ndarray:
+    """value / litres rounded half-up to `explain.PRICE_PLACES` decimals (`money.mean_half_up`),
+    as integers at those places; 0 where nothing was earned (no value or no litres)."""
+    earns = (value > 0) & (liters > 0)
+    numerator = value[earns].astype(object) * 10 ** (PRICE_PLACES + liter_places)
+    denominator = liters[earns].astype(object) * 10**scale
+    # Python integers: value × 10^(places + litres' decimals) outgrows int64 easily; a few
+    # hundred thousand divisions of small integers cost well under a second.
+    quotient = (2 * numerator + denominator) // (2 * denominator)
+    out = np.zeros(len(value), dtype=np.int64)
+    if len(quotient) and max(quotient) >= _SAFE:
+        raise NotColumnar("a price per litre too large for 64-bit integers")
+    out[earns] = quotient.astype(np.int64)
+    return out
 
 
 def _unique_rows(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
@@ -369,16 +500,34 @@ def _unique_rows(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarra
     return rows, inverse.reshape(-1)
 
 
-def _check_product(a: np.ndarray, b: np.ndarray) -> None:
-    if len(a) and len(b) and int(np.abs(a).max()) * int(np.abs(b).max()) >= _SAFE // 4:
+def _check_product(a: np.ndarray, b: np.ndarray, limit: int = _SAFE // 4) -> None:
+    """NotColumnar unless every product of ``a`` and ``b`` stays below ``limit`` (room for the sums
+    and differences that follow)."""
+    if len(a) and len(b) and int(np.abs(a).max()) * int(np.abs(b).max()) >= limit:
         raise NotColumnar("values too large for 64-bit integers")
 
 
+_VALUE_LIMIT = _SAFE // 2  # a value and its chilled bonus, each below it, add up below 2^62
+
+
+def _value_product(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """``a × b`` elementwise, exact: int64 when every product stays below `_VALUE_LIMIT`, else
+    Python integers in an object array (slower, still exact: per kg of solids, many decimals of
+    litres times those of ``kg_per_liter`` times TS can outgrow int64). The bound of the largest
+    factors is checked first; past it the products are computed exactly and kept as int64 when
+    each fits (the largest quantity and the largest rate are seldom on one delivery)."""
+    b = np.asarray(b) if isinstance(b, np.ndarray) else np.asarray(b, dtype=np.int64)
+    if a.dtype != object and b.dtype != object and (
+            not len(a) or int(np.abs(a).max()) * int(np.abs(b).max(initial=0)) < _VALUE_LIMIT):
+        return a * b
+    exact = a.astype(object) * b.astype(object)
+    if not len(exact) or max(abs(int(v)) for v in exact) < _VALUE_LIMIT:
+        return exact.astype(np.int64)
+    return exact
+
+
 def _rescaled(ints: np.ndarray, by: int) -> np.ndarray:
-    if by == 0:
-        return ints
-    _check_product(ints, np.array([10**by]))
-    return ints * 10**by
+    return ints if by == 0 else _value_product(ints, 10**by)
 
 
 # -- the fortnight ------------------------------------------------------------------------------
@@ -393,9 +542,10 @@ def _sums(values: np.ndarray, starts: np.ndarray) -> list[int]:
 
 
 def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, advances: Iterable = (),
-                    carried_in: Mapping[str, Decimal] | None = None) -> tuple[Fortnight, PricedColumns]:
-    """The fortnight of `hub.payments.fast` (rows without per-delivery lines) and the priced columns
-    lines.csv and the checks are written from."""
+                    carried_in: Mapping[str, Decimal] | None = None,
+                    adjustments: Iterable[Adjustment] = ()) -> tuple[Fortnight, PricedColumns]:
+    """The fortnight of `engine.compute_fortnight` (rows without per-delivery lines) and the
+    priced columns lines.csv and the checks are written from."""
     priced = price_columns(cols, pricing)
     names = cols.producers
     groups = len(names)
@@ -410,7 +560,8 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
     code_of = {name: i for i, name in enumerate(names)}
     liter_places = cols.liters.places
     with localcontext(EXACT):
-        charges, balances, _, producers = producers_and_dues(names, advances, period, carried_in, ())
+        charges, balances, adjusted, producers = producers_and_dues(names, advances, period, carried_in,
+                                                                    adjustments)
         rows: list[ProducerRow] = []
         row_ints: list[tuple[int, ...]] = []
         total_solids = 0
@@ -424,7 +575,8 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
                 solids_liters = Decimal(solids_sums[code]).scaleb(-liter_places - 2)
                 n, r = counts[code], rejected[code]
                 total_solids += solids_sums[code]
-            if code is not None and producer not in charges and producer not in balances:
+            if code is not None and producer not in charges and producer not in balances \
+                    and producer not in adjusted:
                 row, ints = _plain_row(producer, n, r, value_sums[code], priced.scale, liter_sums[code],
                                        liter_places, solids_sums[code], pricing.contribution_per_liter)
                 rows.append(row)
@@ -433,7 +585,8 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
             rows.append(settle_producer(
                 producer, deliveries=n, rejected=r, liters_exact=liters_exact, solids_liters=solids_liters,
                 value_exact=value_exact, contribution_per_liter=pricing.contribution_per_liter,
-                charges=charges.get(producer, []), carried_in=balances.get(producer, ZERO)))
+                charges=charges.get(producer, []), carried_in=balances.get(producer, ZERO),
+                adjustments=adjusted.get(producer, [])))
             row_ints.append(_printed_ints(rows[-1]))
         total = total_row(rows, Decimal(total_solids).scaleb(-liter_places - 2))
         row_ints.append(_printed_ints(total))
@@ -443,6 +596,76 @@ def compute_columns(period: Period, cols: DeliveryColumns, pricing: Pricing, adv
         printed = None
     priced = replace(priced, row_ints=printed)
     return Fortnight(period, pricing, tuple(rows), total, cols.outside_period), priced
+
+
+def compute_fortnight_columnar(
+    period: Period,
+    deliveries: Iterable[Delivery],
+    pricing: Pricing,
+    advances: Iterable = (),
+    carried_in: Mapping[str, Decimal] | None = None,
+    adjustments: Iterable[Adjustment] = (),
+    lines: bool = True,
+) -> Fortnight:
+    """`engine.compute_fortnight`, vectorised: the same inputs and the same `Fortnight`.
+    ``lines=False`` leaves out the per-delivery lines (statements.csv does not need them; the
+    printable statements do).
+
+    Inputs the columns do not take (`NotColumnar`) and a scheme that does not say it can be
+    vectorised (`can_vectorise`) are priced by the Decimal engine (with its lines): slower,
+    never wrong.
+    """
+    all_deliveries = list(deliveries)
+    advances, adjustments = list(advances), list(adjustments)
+    if not can_vectorise(pricing):
+        return compute_fortnight(period, all_deliveries, pricing, advances, carried_in, adjustments)
+    start, end = period.bounds(pricing.timezone)
+    inside = [d for d in all_deliveries if start <= d.ts < end]
+    try:
+        cols = columns_from_deliveries(inside, period, pricing.timezone)
+        fortnight, priced = compute_columns(period, cols, pricing, advances, carried_in, adjustments)
+    except NotColumnar:
+        return compute_fortnight(period, all_deliveries, pricing, advances, carried_in, adjustments)
+    fortnight = replace(fortnight, outside_period=len(all_deliveries) - len(inside))
+    if not lines:
+        return fortnight
+    by_producer = _delivery_lines(inside, cols, priced, pricing)
+    rows = tuple(replace(row, lines=by_producer[row.producer]) if row.producer in by_producer else row
+                 for row in fortnight.rows)
+    return replace(fortnight, rows=rows)
+
+
+def _delivery_lines(inside: Sequence[Delivery], cols: DeliveryColumns, priced: PricedColumns,
+                    pricing: Pricing) -> dict[str, tuple[DeliveryLine, ...]]:
+    """Each producer's lines, by time and id (the columns' order), from the records and the prices."""
+    tz = pricing.timezone
+    scheme = pricing.scheme
+    unit = scheme.unit
+    shown = [*priced.combo_shown, ZERO]  # combo -1 (rejected) -> 0
+    solids = [*priced.combo_solids]
+    by_producer: dict[str, list[DeliveryLine]] = {}
+    values = priced.value.tolist()
+    combos = priced.combo.tolist()
+    chilled = priced.chilled.tolist()
+    hundredths = priced.solids_h.tolist()
+    present = cols.solids.present.tolist()
+    codes = cols.code.tolist()
+    with localcontext(EXACT):
+        for k, i in enumerate(cols.seq.tolist()):
+            d = inside[i]
+            combo = combos[k]
+            if combo >= 0:
+                rounded = solids[combo]
+                quantity = d.liters if unit == "L" else scheme.quantity(d.liters, d.weight_kg, rounded)
+            else:
+                rounded = Decimal(hundredths[k]).scaleb(-2) if present[k] else None
+                quantity = ZERO
+            by_producer.setdefault(cols.producers[codes[k]], []).append(DeliveryLine(
+                id=d.id, ts=d.ts.astimezone(tz), liters=d.liters, solids_pct=rounded, price_per_liter=shown[combo],
+                value=Decimal(values[k]).scaleb(-priced.scale), accepted=d.accepted,
+                reject_reason=d.reject_reason, chilled=chilled[k], milk_temp_c=d.milk_temp_c,
+                receipt_code=d.receipt_code, unit=unit, quantity=quantity))
+    return {producer: tuple(found) for producer, found in by_producer.items()}
 
 
 def _cents(value: Decimal) -> int:
@@ -614,16 +837,45 @@ def lines_csv_chunks(fortnight: Fortnight, cols: DeliveryColumns, priced: Priced
         liters = cols.liters.ints[part]
         solids_present = cols.solids.present[part]
         solids = tc.fixed_text(priced.solids_h[part], 2) * solids_present[:, None]  # empty when no TS
-        earns = accepted & (value != 0) & (liters != 0)
-        price = np.where(earns, shown[combo], b"0")
-        quantity = np.where(accepted, cols.liters.text[part], b"0")
+        price, quantity = _price_and_quantity(cols, priced, shown, part)
         yield tc.join_rows([
             period, producers[code], people[code], ids[part], codes[part], _local_times(cols.ts_ns[part], zone),
             cols.liters.text[part], solids, np.where(accepted, true, false), price,
-            tc.fixed_text(tc.half_up(value, priced.scale, 2), 2), tc.fixed_text(value, priced.scale),
+            tc.fixed_text(tc.half_up(value, priced.scale, 2).astype(np.int64), 2), _exact_text(value, priced.scale),
             parts[0][combo], parts[1][combo], parts[2][combo], parts[3][combo], parts[4][combo],
             quantity, parts[5][combo], cols.temp.text[part], reasons[part], empty,
         ], n)
+
+
+def _exact_text(ints: np.ndarray, scale: int) -> np.ndarray:
+    """`textcols.fixed_text`, also for Python integers beyond int64 (object arrays, formatted one by one)."""
+    if ints.dtype != object:
+        return tc.fixed_text(ints, scale)
+    return np.array([f"{Decimal(int(v)).scaleb(-scale):f}".encode() for v in ints], dtype="S")
+
+
+def _price_and_quantity(cols: DeliveryColumns, priced: PricedColumns, shown: np.ndarray,
+                        part: slice) -> tuple[np.ndarray, np.ndarray]:
+    """lines.csv's price per litre (`explain.effective_price_per_liter`) and quantity cells."""
+    accepted = cols.accepted[part]
+    if priced.quantity is None:  # a litre scheme: the line's rate and its litres
+        earns = accepted & (priced.value[part] != 0) & (cols.liters.ints[part] != 0)
+        return np.where(earns, shown[priced.combo[part]], b"0"), np.where(accepted, cols.liters.text[part], b"0")
+    price = tc.fixed_text(priced.per_liter[part], PRICE_PLACES)
+    nothing = ~(accepted & (priced.value[part] != 0) & (cols.liters.ints[part] != 0))
+    price[nothing] = 0
+    price[nothing, 0] = ord("0")  # nothing earned: "0", as ZERO prints
+    return price, _own_decimals_text(priced.quantity[part], priced.quantity_places[part])
+
+
+def _own_decimals_text(ints: np.ndarray, places: np.ndarray) -> np.ndarray:
+    """Integers each at its own number of decimals as text (``f"{Decimal:f}"``), one matrix."""
+    pieces = {int(p): tc.fixed_text(ints[places == p], int(p)) for p in np.unique(places).tolist()}
+    width = max((m.shape[1] for m in pieces.values()), default=1)
+    out = np.zeros((len(ints), width), dtype=np.uint8)
+    for p, matrix in pieces.items():
+        out[places == p, :matrix.shape[1]] = matrix
+    return out
 
 
 # -- statements.csv and the console table ---------------------------------------------------------
@@ -697,66 +949,77 @@ def table_text(fortnight: Fortnight, priced: PricedColumns, lang: str = "es",
 
 def check_columns(fortnight: Fortnight, cols: DeliveryColumns, priced: PricedColumns, advances: Iterable = (),
                   known_producers: Collection[str] | None = None, lang: str = "es") -> list[Finding]:
-    """`checks.check_fortnight` on columns: the same findings, in the same order."""
+    """`checks.check_fortnight` on columns: the same findings, in the same order.
+
+    The limits are compared on the whole columns only to find the few deliveries worth a
+    look; what each of them is warned about is decided and worded by `checks.delivery_findings`,
+    the rule the per-delivery path uses."""
     pricing = fortnight.pricing
     limits = pricing.limits
-    found: list[Finding] = []
-    if fortnight.total.deliveries == 0:
-        found.append(Finding("warn_no_deliveries", {"period": str(fortnight.period)}))
+    found = period_findings(fortnight)
     n = len(cols)
-    flags: list[tuple[str, np.ndarray]] = []
+    suspect = np.zeros(n, dtype=bool)
     solids = DecimalColumn(priced.solids_h, 2, cols.solids.present, cols.solids.text)
-    for kind, column, low, high in (("warn_solids", solids, limits.min_solids_pct, limits.max_solids_pct),
-                                    ("warn_liters", cols.liters, None, limits.max_liters_per_delivery),
-                                    ("warn_temperature", cols.temp, limits.min_milk_temp_c, limits.max_milk_temp_c)):
-        bad = np.zeros(n, dtype=bool)
+    for column, low, high in ((solids, limits.min_solids_pct, limits.max_solids_pct),
+                              (cols.liters, None, limits.max_liters_per_delivery),
+                              (cols.temp, limits.min_milk_temp_c, limits.max_milk_temp_c)):
         for limit, below in ((low, True), (high, False)):
             if limit is not None and n:
                 ints, bound = _compare_scale(column, limit)
-                bad |= column.present & ((ints < bound) if below else (ints > bound))
-        flags.append((kind, bad))
+                suspect |= column.present & ((ints < bound) if below else (ints > bound))
+    checked_price = cols.accepted & (cols.liters.ints > 0)
     low, high = limits.min_price_per_liter, limits.max_price_per_liter
-    price_bad = np.zeros(n, dtype=bool)
     if (low is not None or high is not None) and n:
-        earns = cols.accepted & (priced.value != 0) & (cols.liters.ints != 0)
-        prices = [*priced.combo_shown, ZERO]
-        out = np.array([(low is not None and p < low) or (high is not None and p > high) for p in prices])
-        price_bad = cols.accepted & (cols.liters.ints > 0) & np.where(earns, out[priced.combo], out[-1])
-    flags.append(("warn_price", price_bad))
+        suspect |= checked_price & _price_out(cols, priced, low, high)
 
-    events: list[tuple[int, int, Finding]] = []
+    events: list[tuple[int, int, list[Finding]]] = []
     if known_producers is not None:
         starts = np.searchsorted(cols.code, np.arange(len(cols.producers)))
         for code, producer in enumerate(cols.producers):
             if producer not in known_producers:
                 count = int((starts[code + 1] if code + 1 < len(starts) else n) - starts[code])
-                events.append((int(starts[code]), -1, Finding("warn_unregistered_producer",
-                                                               {"producer": producer, "count": count})))
+                events.append((int(starts[code]), -1, [unregistered(producer, count)]))
     tz = pricing.timezone
-    for order, (kind, bad) in enumerate(flags):
-        for i in np.flatnonzero(bad).tolist():
-            producer = cols.producers[cols.code[i]]
-            day = datetime.fromtimestamp(int(cols.ts_ns[i]) // 1_000_000_000, tz).date()
-            where = {"id": cols.id[i].decode("utf-8"), "producer": producer, "date": format_date(day, lang)}
-            if kind == "warn_solids":
-                value = Decimal(int(priced.solids_h[i])).scaleb(-2)
-                values = {"value": _n(value), "low": _n(limits.min_solids_pct), "high": _n(limits.max_solids_pct)}
-            elif kind == "warn_liters":
-                values = {"value": _n(Decimal(cols.liters.text[i].decode())),
-                          "high": _n(limits.max_liters_per_delivery)}
-            elif kind == "warn_temperature":
-                values = {"value": _n(Decimal(cols.temp.text[i].decode())), "low": _n(limits.min_milk_temp_c),
-                          "high": _n(limits.max_milk_temp_c)}
-            else:
-                earns = priced.value[i] != 0 and cols.liters.ints[i] != 0
-                price = priced.combo_shown[priced.combo[i]] if earns else ZERO
-                values = {"value": _n(price), "currency": pricing.currency,
-                          "low": "-" if low is None else f"{low:f}", "high": "-" if high is None else f"{high:f}"}
-            events.append((i, order, Finding(kind, {**where, **values})))
+    for i in np.flatnonzero(suspect).tolist():
+        day = datetime.fromtimestamp(int(cols.ts_ns[i]) // 1_000_000_000, tz).date()
+        where = {"id": cols.id[i].decode("utf-8"), "producer": cols.producers[cols.code[i]],
+                 "date": format_date(day, lang)}
+        events.append((i, 0, delivery_findings(
+            pricing, where,
+            Decimal(int(priced.solids_h[i])).scaleb(-2) if cols.solids.present[i] else None,
+            Decimal(cols.liters.text[i].decode()),
+            Decimal(cols.temp.text[i].decode()) if cols.temp.present[i] else None,
+            _price_per_liter(cols, priced, i) if checked_price[i] else None)))
     events.sort(key=lambda event: event[:2])
-    found += [finding for _, _, finding in events]
+    found += [finding for _, _, findings in events for finding in findings]
     found += advance_findings(fortnight.period, advances, known_producers, set(cols.producers), lang)
     return found
+
+
+def _price_out(cols: DeliveryColumns, priced: PricedColumns, low: Decimal | None,
+               high: Decimal | None) -> np.ndarray:
+    """Where the effective price per litre is below ``low`` or above ``high``."""
+    earns = cols.accepted & (priced.value != 0) & (cols.liters.ints != 0)
+    if priced.per_liter is None:
+        prices = [*priced.combo_shown, ZERO]
+        out = np.array([(low is not None and p < low) or (high is not None and p > high) for p in prices])
+        return np.where(earns, out[priced.combo], out[-1])
+    column = DecimalColumn(priced.per_liter, PRICE_PLACES, earns, earns)
+    bad = np.zeros(len(cols), dtype=bool)
+    for limit, below in ((low, True), (high, False)):
+        if limit is not None:
+            ints, bound = _compare_scale(column, limit)
+            bad |= (ints < bound) if below else (ints > bound)
+    return bad
+
+
+def _price_per_liter(cols: DeliveryColumns, priced: PricedColumns, i: int) -> Decimal:
+    """Delivery ``i``'s effective price per litre (`explain.effective_price_per_liter`)."""
+    if not (priced.value[i] != 0 and cols.liters.ints[i] != 0):
+        return ZERO
+    if priced.per_liter is None:
+        return priced.combo_shown[priced.combo[i]]
+    return Decimal(int(priced.per_liter[i])).scaleb(-PRICE_PLACES)
 
 
 # -- writing ------------------------------------------------------------------------------------

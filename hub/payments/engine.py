@@ -8,7 +8,7 @@ rules name, each half-up to the cent:
 - the first of two installments: rounded *down* to the cent, the second
   takes the remainder, so the two always add up to the advance.
 The money steps of one producer are `settle_producer`, which the vectorised
-engine (`hub.payments.fast`) calls too: only the sums differ in how they
+engine (`hub.payments.columnar`) calls too: only the sums differ in how they
 are computed.
 """
 
@@ -250,7 +250,7 @@ def settle_producer(
     """One producer's money steps: gross -> fees -> deductions -> carry-over -> net.
 
     The one place for these rules, shared by the Decimal engine and the
-    vectorised one (`hub.payments.fast`), which differ only in how they get
+    vectorised one (`hub.payments.columnar`), which differ only in how they get
     the exact sums of the period's deliveries: ``liters_exact`` (accepted
     litres), ``solids_liters`` (Σ litres × TS, for the average TS) and
     ``value_exact`` (Σ delivery values). ``adjustments`` of closed periods

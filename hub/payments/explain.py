@@ -14,7 +14,7 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal, localcontext
 
 from hub.payments.engine import DeliveryLine, Fortnight, ProducerRow
 from hub.payments.format import _text_or, format_date, line_notes, text
@@ -26,13 +26,7 @@ from hub.payments.money import (
     mean_half_up,
     round_half_up,
 )
-from hub.payments.pricing import (
-    FatSnfChart,
-    PerKgSolids,
-    Pricing,
-    SolidsBonus,
-    chilled_bonus,
-)
+from hub.payments.pricing import Pricing, SchemeParts, chilled_bonus, plain_pct
 
 # lines.csv: the contract's columns first, then the price's parts (new columns go at the end).
 LINE_COLUMNS = (
@@ -65,44 +59,31 @@ class PriceParts:
 
 
 def price_parts(pricing: Pricing, line: DeliveryLine) -> PriceParts | None:
-    """The parts of an accepted line's price (None for a rejected one)."""
+    """The parts of an accepted line's price (None for a rejected one), as the scheme that
+    priced it says (`pricing.PriceScheme.parts`)."""
     if not line.accepted or line.solids_pct is None:
         return None
     scheme = pricing.scheme
     bonus = chilled_bonus(pricing, line.chilled)
     with localcontext(EXACT):
-        if isinstance(scheme, SolidsBonus):
-            difference = line.solids_pct - scheme.reference_solids_pct
-            if difference >= 0:
-                tenths = int((difference * 10).to_integral_value(rounding=ROUND_FLOOR))
-            else:
-                tenths = -int((-difference * 10).to_integral_value(rounding=ROUND_CEILING))
-            rate = scheme.price_per_liter(line.solids_pct)
-            return PriceParts(scheme.base_per_liter, tenths, rate - scheme.base_per_liter, bonus, rate)
-        # Other schemes: the rate shown on the line is the scheme's rate (+ the chilled bonus per litre).
+        # The line's rate is the scheme's, with the chilled bonus in it when both are per litre.
         rate = line.price_per_liter - bonus if scheme.unit == "L" else line.price_per_liter
-        return PriceParts(None, None, None, bonus, rate)
+        parts = scheme.parts(line.solids_pct, rate)
+    return PriceParts(parts.base_per_liter, parts.solids_tenths, parts.solids_per_liter, bonus, parts.rate_per_unit)
 
 
 def price_detail(pricing: Pricing, line: DeliveryLine, lang: str = "es") -> str:
     """The arithmetic of a line's price as a producer can redo it: ``1.03 + 1×0.01 + 0.05``
-    (base, tenths × bonus or penalty, chilled bonus); empty for a rejected delivery."""
+    (for solids_bonus: base, tenths × bonus or penalty, chilled bonus); empty for a rejected delivery."""
     parts = price_parts(pricing, line)
     if parts is None:
         return ""
     scheme = pricing.scheme
-    if isinstance(scheme, SolidsBonus):
-        detail = format_plain(scheme.base_per_liter)
-        if parts.solids_tenths and parts.solids_tenths > 0:
-            detail += f" + {parts.solids_tenths}×{format_plain(scheme.bonus_per_tenth)}"
-        elif parts.solids_tenths and parts.solids_tenths < 0:
-            detail += f" - {-parts.solids_tenths}×{format_plain(scheme.penalty_per_tenth)}"
-        if parts.rate_per_unit == 0 and scheme.base_per_liter > 0:
-            detail += " " + text("price_floor", lang)  # the price never goes below zero
-    elif scheme.unit == "L":
-        detail = format_plain(parts.rate_per_unit)
-    else:
-        detail = f"{format_2dp(line.quantity)} kg ST × {format_plain(parts.rate_per_unit)}"  # kg to 10 g
+    detail, floored = scheme.detail(
+        SchemeParts(parts.base_per_liter, parts.solids_tenths, parts.solids_per_liter, parts.rate_per_unit),
+        line.quantity)
+    if floored:
+        detail += " " + text("price_floor", lang)  # the price never goes below zero
     if parts.chilled_per_liter:
         detail += f" + {format_plain(parts.chilled_per_liter)}"
     return detail
@@ -122,40 +103,14 @@ def _plain(value: Decimal | None) -> str:
     return "" if value is None else f"{value:f}"
 
 
-def _number(value: Decimal) -> str:
-    """A setting as written in the rule: exact, no trailing zeros beyond two decimals (1.03, 0.015)."""
-    return format_plain(value)
-
-
-def _pct(value: Decimal) -> str:
-    """A percentage or temperature setting: exact, without trailing zeros (11.5, 8)."""
-    return f"{value.normalize():f}"
-
-
 def rule_sentence(pricing: Pricing, lang: str) -> str:
     """The pricing rule in one short sentence, from the scheme's own settings, e.g.
     ``Precio base 1.03; +0.01 por cada décima de ST sobre 11.5 %; -0.015 por cada
     décima bajo 11.5 %; +0.05 por litro si llegó fría (≤ 8 °C)``."""
-    scheme = pricing.scheme
-    parts: list[str] = []
-    if isinstance(scheme, SolidsBonus):
-        parts.append(text("rule_base", lang, base=_number(scheme.base_per_liter)))
-        ref = _pct(scheme.reference_solids_pct)
-        if scheme.bonus_per_tenth:
-            parts.append(text("rule_bonus", lang, bonus=_number(scheme.bonus_per_tenth), ref=ref))
-        if scheme.penalty_per_tenth:
-            parts.append(text("rule_penalty", lang, penalty=_number(scheme.penalty_per_tenth), ref=ref))
-    elif isinstance(scheme, PerKgSolids):
-        parts.append(text("rule_per_kg_solids", lang, price=_number(scheme.price_per_kg_solids)))
-        if scheme.kg_per_liter is not None:
-            parts.append(text("rule_kg_per_liter", lang, kg=_number(scheme.kg_per_liter)))
-    elif isinstance(scheme, FatSnfChart):
-        parts.append(text("rule_fat_snf_chart", lang, rows=len(scheme.fat_bands), columns=len(scheme.snf_bands)))
-    else:
-        parts.append(text("rule_scheme", lang, scheme=scheme.name))
+    parts = [text(key, lang, **values) for key, values in pricing.scheme.rule()]
     if pricing.chilled_bonus_per_liter and pricing.chilled_max_temp_c is not None:
-        parts.append(text("rule_chilled", lang, bonus=_number(pricing.chilled_bonus_per_liter),
-                          max=_pct(pricing.chilled_max_temp_c)))
+        parts.append(text("rule_chilled", lang, bonus=format_plain(pricing.chilled_bonus_per_liter),
+                          max=plain_pct(pricing.chilled_max_temp_c)))
     return "; ".join(parts)
 
 

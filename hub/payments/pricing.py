@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.payments.errors import PaymentsError, Text
-from hub.payments.money import EXACT, ZERO, parse_decimal, round_half_up
+from hub.payments.money import EXACT, ZERO, format_2dp, format_plain, parse_decimal, round_half_up
 
 DEFAULT_TIMEZONE = "America/Lima"
 DEFAULT_CURRENCY = "PEN"
@@ -141,7 +141,12 @@ class PriceScheme(Protocol):
     solids); it raises ValueError when the delivery lacks a measure it needs.
     ``needs`` names the delivery fields the scheme cannot price without.
 
-    The vectorised engine (`hub.payments.fast`) prices each distinct
+    Each scheme also explains itself (`hub.payments.explain` prints it): ``parts``
+    (how a rate was reached), ``detail`` (the arithmetic a producer can redo,
+    and whether the floor at zero applied) and ``rule`` (the rule's phrases as
+    message keys of the catalog with their values).
+
+    The vectorised engine (`hub.payments.columnar`) prices each distinct
     ``rate_key(solids_pct, fat_pct)`` once and multiplies by ``quantity``:
     a scheme sets ``vectorised = True`` only when its rate depends on
     nothing but that key. Any other scheme is priced by the Decimal engine.
@@ -157,6 +162,29 @@ class PriceScheme(Protocol):
     def rate_key(self, solids_pct: Decimal, fat_pct: Decimal | None) -> Hashable: ...
 
     def quantity(self, liters: Decimal, weight_kg: Decimal | None, solids_pct: Decimal) -> Decimal: ...
+
+    def parts(self, solids_pct: Decimal, rate: Decimal) -> SchemeParts: ...
+
+    def detail(self, parts: SchemeParts, quantity: Decimal) -> tuple[str, bool]: ...
+
+    def rule(self) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SchemeParts:
+    """How a scheme reached one delivery's rate (see `explain.PriceParts`): ``base_per_liter``,
+    ``solids_tenths`` and ``solids_per_liter`` only for a scheme with a base and a TS step
+    (None otherwise); ``rate_per_unit`` the scheme's rate per its unit, before any chilled bonus."""
+
+    base_per_liter: Decimal | None
+    solids_tenths: int | None
+    solids_per_liter: Decimal | None
+    rate_per_unit: Decimal
+
+
+def plain_pct(value: Decimal) -> str:
+    """A percentage or temperature setting as written in a rule: exact, no trailing zeros (11.5, 8)."""
+    return f"{value.normalize():f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,19 +217,56 @@ class SolidsBonus:
             ),
         )
 
+    def solids_tenths(self, solids_pct: Decimal) -> int:
+        """The tenths of TS the price counts, signed: complete tenths above the reference
+        (positive), started tenths below it (negative). The one place the step is computed:
+        the price and its explanation both use it."""
+        with localcontext(EXACT):
+            difference = solids_pct - self.reference_solids_pct
+            if difference >= 0:
+                return int((difference * 10).to_integral_value(rounding=ROUND_FLOOR))
+            return -int((-difference * 10).to_integral_value(rounding=ROUND_CEILING))
+
+    def solids_step(self, tenths: int) -> Decimal:
+        """What ``tenths`` (signed, as `solids_tenths`) add to the base per litre: bonus or penalty."""
+        with localcontext(EXACT):
+            return self.bonus_per_tenth * tenths if tenths >= 0 else self.penalty_per_tenth * tenths
+
     def price_per_liter(self, solids_pct: Decimal) -> Decimal:
         """Quality price per litre for TS ``solids_pct`` (2 decimals), never below zero."""
-        difference = solids_pct - self.reference_solids_pct
-        if difference >= 0:
-            tenths = (difference * 10).to_integral_value(rounding=ROUND_FLOOR)
-            price = self.base_per_liter + self.bonus_per_tenth * tenths
-        else:
-            tenths = (-difference * 10).to_integral_value(rounding=ROUND_CEILING)
-            price = self.base_per_liter - self.penalty_per_tenth * tenths
-        return max(price, ZERO)
+        return self.parts(solids_pct, ZERO).rate_per_unit
 
     def rate(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Decimal:
         return self.price_per_liter(solids_pct)
+
+    def parts(self, solids_pct: Decimal, rate: Decimal) -> SchemeParts:
+        """The base, the signed tenths and the quality price above the base (bonus positive,
+        penalty negative, the floor at zero included) of TS ``solids_pct``: the price is
+        recomputed by the same steps (``rate``, the line's, is that price)."""
+        tenths = self.solids_tenths(solids_pct)
+        with localcontext(EXACT):
+            price = max(self.base_per_liter + self.solids_step(tenths), ZERO)
+            return SchemeParts(self.base_per_liter, tenths, price - self.base_per_liter, price)
+
+    def detail(self, parts: SchemeParts, quantity: Decimal) -> tuple[str, bool]:
+        """``1.03 + 2×0.01`` (base, tenths × bonus or penalty), and whether the floor at zero applied."""
+        detail = format_plain(self.base_per_liter)
+        tenths = parts.solids_tenths or 0
+        if tenths > 0:
+            detail += f" + {tenths}×{format_plain(self.bonus_per_tenth)}"
+        elif tenths < 0:
+            detail += f" - {-tenths}×{format_plain(self.penalty_per_tenth)}"
+        return detail, parts.rate_per_unit == 0 and self.base_per_liter > 0
+
+    def rule(self) -> list[tuple[str, dict[str, Any]]]:
+        """The rule's phrases (message keys of the catalog, with their values)."""
+        phrases: list[tuple[str, dict[str, Any]]] = [("rule_base", {"base": format_plain(self.base_per_liter)})]
+        ref = plain_pct(self.reference_solids_pct)
+        if self.bonus_per_tenth:
+            phrases.append(("rule_bonus", {"bonus": format_plain(self.bonus_per_tenth), "ref": ref}))
+        if self.penalty_per_tenth:
+            phrases.append(("rule_penalty", {"penalty": format_plain(self.penalty_per_tenth), "ref": ref}))
+        return phrases
 
     def rate_key(self, solids_pct: Decimal, fat_pct: Decimal | None = None) -> Hashable:
         return solids_pct
@@ -251,6 +316,20 @@ class PerKgSolids:
         if kg is None:
             raise ValueError(Text("needs_weight", scheme=self.name))
         return kg * solids_pct.scaleb(-2)
+
+    def parts(self, solids_pct: Decimal, rate: Decimal) -> SchemeParts:
+        return SchemeParts(None, None, None, rate)
+
+    def detail(self, parts: SchemeParts, quantity: Decimal) -> tuple[str, bool]:
+        """``2.35 kg ST × 9.125``: kg of solids (to 10 g) × the rate."""
+        return f"{format_2dp(quantity)} kg ST × {format_plain(parts.rate_per_unit)}", False
+
+    def rule(self) -> list[tuple[str, dict[str, Any]]]:
+        phrases: list[tuple[str, dict[str, Any]]] = [
+            ("rule_per_kg_solids", {"price": format_plain(self.price_per_kg_solids)})]
+        if self.kg_per_liter is not None:
+            phrases.append(("rule_kg_per_liter", {"kg": format_plain(self.kg_per_liter)}))
+        return phrases
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +391,15 @@ class FatSnfChart:
 
     def quantity(self, liters: Decimal, weight_kg: Decimal | None, solids_pct: Decimal) -> Decimal:
         return liters
+
+    def parts(self, solids_pct: Decimal, rate: Decimal) -> SchemeParts:
+        return SchemeParts(None, None, None, rate)
+
+    def detail(self, parts: SchemeParts, quantity: Decimal) -> tuple[str, bool]:
+        return format_plain(parts.rate_per_unit), False
+
+    def rule(self) -> list[tuple[str, dict[str, Any]]]:
+        return [("rule_fat_snf_chart", {"rows": len(self.fat_bands), "columns": len(self.snf_bands)})]
 
 
 # Scheme name in the pricing file -> class reading its keys from [price].

@@ -31,8 +31,8 @@ from hub.payments.textcols import split_block
 from hub.store.deliveries import DuplicateIds, amended_ids
 from hub.store.influx import InfluxError, InfluxV1, rfc3339
 
-FIELDS = ("id", "liters", "solids_pct", "accepted", "milk_temp_c", "fat_pct", "reject_reason", "receipt_code",
-          "kind", "producer")
+FIELDS = ("id", "liters", "solids_pct", "accepted", "milk_temp_c", "fat_pct", "weight_kg", "reject_reason",
+          "receipt_code", "kind", "producer")
 HEADER = ",".join(("name", "tags", "time") + FIELDS).encode()
 WANTED = tuple(range(2, 3 + len(FIELDS)))  # not the measurement's name nor the (empty) tags
 KIND, ID = FIELDS.index("kind"), FIELDS.index("id")

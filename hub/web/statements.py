@@ -135,7 +135,7 @@ class Statements:
     def fortnight(self, period: Period, producer: str):
         """The open `period` computed now for `producer` alone (a producer's row depends on
         nothing of the others'), with the ledger's carry-in, adjustments and advances."""
-        from hub.payments.fast import compute_fortnight_fast
+        from hub.payments.columnar import compute_fortnight_columnar
         from hub.store.deliveries import producer_period_deliveries
         pricing = self.pricing
         db = self.influx()
@@ -154,7 +154,7 @@ class Statements:
                     inputs.deliveries, inputs.adjustments, inputs.carried_in, inputs.advances)
             finally:
                 ledger.close_db()
-        return compute_fortnight_fast(period, deliveries, pricing, advances, carried_in, adjustments)
+        return compute_fortnight_columnar(period, deliveries, pricing, advances, carried_in, adjustments)
 
 
 def folder_links(statements_dir: Path, period: Period) -> dict[str, list[Path]]:

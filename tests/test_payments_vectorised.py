@@ -1,4 +1,5 @@
-"""The vectorised engine equals the plain Decimal reference, on hand cases and random data."""
+"""The vectorised engine (`columnar`) equals the plain Decimal reference (`engine`), for every scheme,
+on hand cases and random data; and each scheme explains the price it gives."""
 
 import random
 from dataclasses import dataclass
@@ -7,10 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.payments.engine import compute_fortnight
 from hub.payments.errors import PaymentsError
-from hub.payments.fast import can_vectorise, compute_fortnight_fast
+from hub.payments.explain import price_detail, price_parts
+from hub.payments.columnar import can_vectorise, compute_fortnight_columnar
 from hub.payments.periods import Period
 from hub.payments.pricing import SCHEMES as REGISTERED_SCHEMES
 from hub.payments.pricing import Pricing, load_pricing, pricing_from_dict
@@ -58,7 +62,7 @@ def test_every_vectorisable_scheme_is_compared():
 def test_example_files_equal_the_reference():
     pricing = load_pricing(DATA / "pricing.toml")
     args = (NOV_1, read_deliveries_csv(DATA / "deliveries.csv"), pricing, read_advances_csv(DATA / "advances.csv"))
-    assert compute_fortnight_fast(*args) == compute_fortnight(*args)
+    assert compute_fortnight_columnar(*args) == compute_fortnight(*args)
 
 
 def random_deliveries(rng: random.Random, n: int, producers: int) -> list[Delivery]:
@@ -92,10 +96,10 @@ def test_random_deliveries_equal_the_reference(scheme, seed):
                         rng.choice([NOV_1.previous(), NOV_1])) for _ in range(200)]
     carried = {f"p{rng.randrange(170):04d}": D(rng.randint(0, 5000)).scaleb(-2) for _ in range(30)}
     reference = compute_fortnight(NOV_1, deliveries, pricing, advances, carried)
-    fast = compute_fortnight_fast(NOV_1, deliveries, pricing, advances, carried)
-    assert fast == reference
-    assert fast.total.gross > 0 and fast.outside_period > 0
-    without_lines = compute_fortnight_fast(NOV_1, deliveries, pricing, advances, carried, lines=False)
+    vectorised = compute_fortnight_columnar(NOV_1, deliveries, pricing, advances, carried)
+    assert vectorised == reference
+    assert vectorised.total.gross > 0 and vectorised.outside_period > 0
+    without_lines = compute_fortnight_columnar(NOV_1, deliveries, pricing, advances, carried, lines=False)
     assert [r.net for r in without_lines.rows] == [r.net for r in reference.rows]
     assert without_lines.total == reference.total
 
@@ -109,10 +113,10 @@ def test_missing_measures_give_the_reference_error():
     for pricing, deliveries in ((no_factor, [unweighed]), (chart, [no_fat])):
         with pytest.raises(PaymentsError) as reference:
             compute_fortnight(NOV_1, deliveries, pricing)
-        with pytest.raises(PaymentsError) as fast:
-            compute_fortnight_fast(NOV_1, deliveries, pricing)
-        assert str(fast.value) == str(reference.value)
-        assert str(fast.value).startswith(f"delivery {deliveries[0].id} of p1: scheme {pricing.scheme.name} needs")
+        with pytest.raises(PaymentsError) as vectorised:
+            compute_fortnight_columnar(NOV_1, deliveries, pricing)
+        assert str(vectorised.value) == str(reference.value)
+        assert str(vectorised.value).startswith(f"delivery {deliveries[0].id} of p1: scheme {pricing.scheme.name} needs")
 
 
 @dataclass(frozen=True)
@@ -135,12 +139,98 @@ def test_a_scheme_that_cannot_be_vectorised_is_priced_by_the_reference():
     assert not can_vectorise(pricing)
     deliveries = random_deliveries(random.Random(5), 300, 20)
     reference = compute_fortnight(NOV_1, deliveries, pricing)
-    fast = compute_fortnight_fast(NOV_1, deliveries, pricing, lines=False)
-    assert fast == reference
-    assert any(row.lines for row in fast.rows)  # the Decimal engine's result, lines and all
+    vectorised = compute_fortnight_columnar(NOV_1, deliveries, pricing, lines=False)
+    assert vectorised == reference
+    assert any(row.lines for row in vectorised.rows)  # the Decimal engine's result, lines and all
     # Claiming `vectorised` without saying its rate key is not enough either.
     TenthOfSolids.vectorised = True
     try:
         assert not can_vectorise(pricing)
     finally:
         del TenthOfSolids.vectorised
+
+
+def test_every_scheme_is_priced_by_the_columns_on_the_random_data():
+    # The comparisons above must test the vectorised engine, not its fallback to the reference.
+    from hub.payments.columnar import columns_from_deliveries, compute_columns
+
+    deliveries = random_deliveries(random.Random(7), 3000, 150)
+    for table in SCHEMES.values():
+        pricing = pricing_from_dict({"price": table})
+        compute_columns(NOV_1, columns_from_deliveries(deliveries, NOV_1, pricing.timezone), pricing)
+
+
+_START = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+
+
+def _decimal(low: int, high: int, places: list[int]):
+    return st.builds(lambda i, p: D(i).scaleb(-p), st.integers(low, high), st.sampled_from(places))
+
+
+_delivery = st.builds(
+    lambda i, producer, hours, liters, solids, accepted, temp, weight, fat: Delivery(
+        id=f"d{i}", producer=f"p{producer}", ts=_START + timedelta(hours=hours), liters=liters, solids_pct=solids,
+        accepted=accepted, milk_temp_c=temp, weight_kg=weight, fat_pct=fat),
+    st.integers(0, 10**6), st.integers(0, 3), st.integers(0, 300), _decimal(0, 9000, [0, 1, 2]),
+    _decimal(600, 1600, [1, 2, 3]), st.booleans(), st.none() | _decimal(0, 200, [0, 1]),
+    st.none() | _decimal(0, 9500, [0, 2]), _decimal(200, 600, [1, 2]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scheme=st.sampled_from(sorted(SCHEMES)), deliveries=st.lists(_delivery, min_size=1, max_size=12,
+                                                                     unique_by=lambda d: d.id))
+def test_the_explained_price_is_the_engines(scheme, deliveries):
+    # What a producer reads (the price's parts, from the scheme that priced it) adds up to the
+    # value the engine paid, for every scheme; and the engine is the reference's.
+    pricing = pricing_from_dict({"price": SCHEMES[scheme]})
+    fortnight = compute_fortnight_columnar(NOV_1, deliveries, pricing)
+    assert fortnight == compute_fortnight(NOV_1, deliveries, pricing)
+    scheme_rule = pricing.scheme
+    for row in fortnight.rows:
+        for line in row.lines:
+            parts = price_parts(pricing, line)
+            if parts is None:
+                assert not line.accepted and line.value == 0 and price_detail(pricing, line) == ""
+                continue
+            if parts.base_per_liter is not None:  # a base and a TS step (solids_bonus)
+                tenths = parts.solids_tenths
+                step = scheme_rule.bonus_per_tenth if tenths >= 0 else scheme_rule.penalty_per_tenth
+                assert parts.rate_per_unit == max(parts.base_per_liter + step * tenths, 0)
+                assert parts.rate_per_unit == parts.base_per_liter + parts.solids_per_liter
+            explained = line.quantity * parts.rate_per_unit + line.liters * parts.chilled_per_liter
+            assert explained == line.value
+            shown = parts.rate_per_unit + parts.chilled_per_liter if line.unit == "L" else parts.rate_per_unit
+            assert shown == line.price_per_liter
+            assert price_detail(pricing, line)
+
+
+@dataclass(frozen=True)
+class PerKgOfMilk:
+    """A vectorised scheme per kg whose quantity is the kg of milk, not of solids: a quantity the
+    columns do not compute, so the reference prices it (never the kg-of-solids formula)."""
+
+    name = "per_kg_of_milk"
+    unit = "kg_solids"
+    needs = ("solids_pct",)
+    vectorised = True
+    kg_per_liter = D("1.03")
+
+    def rate(self, solids_pct, fat_pct=None):
+        return D("1.1")
+
+    def rate_key(self, solids_pct, fat_pct=None):
+        return ()
+
+    def quantity(self, liters, weight_kg, solids_pct):
+        return weight_kg if weight_kg is not None else liters * self.kg_per_liter
+
+
+def test_a_quantity_the_columns_do_not_compute_is_priced_by_the_reference():
+    from hub.payments.columnar import refusal
+
+    pricing = Pricing(scheme=PerKgOfMilk())
+    assert can_vectorise(pricing) and refusal(pricing)
+    deliveries = random_deliveries(random.Random(9), 300, 20)
+    assert compute_fortnight_columnar(NOV_1, deliveries, pricing) == compute_fortnight(NOV_1, deliveries, pricing)
+    for table in SCHEMES.values():
+        assert refusal(pricing_from_dict({"price": table})) is None
