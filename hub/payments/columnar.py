@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -58,6 +57,7 @@ from hub.payments.engine import (
     total_row,
 )
 from hub.payments.errors import PaymentsError, Text, reason_of
+from hub.payments.files import staging_folder
 from hub.payments.explain import LINE_COLUMNS, PRICE_PLACES, price_parts
 from hub.payments.format import format_date
 from hub.payments.money import EXACT, ZERO, round_half_up
@@ -1048,11 +1048,7 @@ def write_csv_outputs(out_dir: Path | str, fortnight: Fortnight, lines_csv: Iter
         "warnings.txt": "".join(f"{warning}\n" for warning in warnings),
         **(extra_files or {}),
     }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
-    except OSError as exc:
-        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    staging = staging_folder(out_dir)
     try:
         (staging / "new").mkdir()
         for name, content in contents.items():

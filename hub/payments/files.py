@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
-from hub.payments.errors import PaymentsError
+from hub.payments.errors import PaymentsError, Text
 
 
 def temporary_name(path: Path) -> Path:
@@ -41,3 +42,13 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise PaymentsError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def staging_folder(out_dir: Path) -> Path:
+    """A private folder inside ``out_dir`` where a whole set of outputs is written
+    before it is moved into place (``out_dir`` is made first); PaymentsError if it cannot."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
+    except OSError as exc:
+        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None

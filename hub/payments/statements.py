@@ -15,7 +15,6 @@ import csv
 import io
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from hub.payments.engine import Fortnight
 from hub.payments.errors import PaymentsError, Text
 from hub.payments.explain import lines_csv_text, producer_heading, statement_view
-from hub.payments.files import write_text_atomic
+from hub.payments.files import staging_folder, write_text_atomic
 from hub.payments.format import (
     align,
     check_language,
@@ -264,11 +263,7 @@ def write_outputs(
     pdfs: dict[str, bytes] = {}
     if pdf:
         pdfs = {name[:-4] + ".pdf": producer_pdfs[row.producer] for name, row in zip(producer_pages, fortnight.rows)}
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
-    except OSError as exc:
-        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    staging = staging_folder(out_dir)
     try:
         # (mkdtemp makes `staging` private, but it is removed at the end: what
         # is moved out of it was created with the usual permissions.)
@@ -344,11 +339,7 @@ def write_closed_statements(out_dir: Path | str, files: Mapping[str, bytes]) -> 
     if not files:
         return
     out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".statements-", dir=out_dir))
-    except OSError as exc:
-        raise PaymentsError(Text("cannot_write", path=out_dir, reason=exc.strerror or exc)) from None
+    staging = staging_folder(out_dir)
     try:
         (staging / "new").mkdir()
         for name, content in files.items():
