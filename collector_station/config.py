@@ -128,16 +128,19 @@ class ThermometersConfig(Section):
         return value
 
 
+_DEFAULT = QualityLimits()     # the association defaults, written once (intake/quality.py)
+
+
 class QualityConfig(Section):
     formula: str = "richmond"
-    default_fat_pct: Decimal = Field(Decimal("3.5"), gt=0, lt=20)
-    default_density_g_ml: Decimal = Field(Decimal("1.032"), gt=Decimal("0.9"), lt=Decimal("1.2"))
-    min_solids_pct: Decimal = Decimal("11.5")
-    density_min_g_ml: Decimal = Decimal("1.028")
-    density_max_g_ml: Decimal = Decimal("1.033")
-    freezing_point_max_c: Decimal = Decimal("-0.520")
-    correction_valid_min_c: Decimal = Decimal("10")
-    correction_valid_max_c: Decimal = Decimal("21")
+    default_fat_pct: Decimal = Field(_DEFAULT.default_fat_pct, gt=0, lt=20)
+    default_density_g_ml: Decimal = Field(_DEFAULT.default_density_g_ml, gt=Decimal("0.9"), lt=Decimal("1.2"))
+    min_solids_pct: Decimal = _DEFAULT.min_solids_pct
+    density_min_g_ml: Decimal = _DEFAULT.density_min_g_ml
+    density_max_g_ml: Decimal = _DEFAULT.density_max_g_ml
+    freezing_point_max_c: Decimal = _DEFAULT.freezing_point_max_c
+    correction_valid_min_c: Decimal = _DEFAULT.correction_valid_min_c
+    correction_valid_max_c: Decimal = _DEFAULT.correction_valid_max_c
 
     @field_validator("formula")
     @classmethod
