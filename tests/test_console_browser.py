@@ -28,6 +28,7 @@ from devtools.linkcut import LinkRelay
 from devtools.servers import REPO
 
 from .conftest import wait_until
+from milk_common.contract import hub_status_payload, hub_status_topic
 from milk_common.mqtt import stop_loop
 
 pytestmark = pytest.mark.servers
@@ -67,6 +68,14 @@ class Bench:
             "thermometers": config.thermometers.model_copy(update={"interval_s": 0.2, "batch_size": 1}),
             # Through the relay: the link the test cuts.
             "mqtt": config.mqtt.model_copy(update={"reconnect_max_s": 0.5, "port": self.relay.port})})
+        # A hub that says it is online (retained, as a real one does): without
+        # one the link tile says `hub-down`, never `online`.
+        self.hub_topic = hub_status_topic(f"hub-{unique}")
+        self.hub = servers.mqtt_client()
+        self.hub.connect("127.0.0.1", servers.mqtt_port)
+        self.hub.loop_start()
+        self.hub.publish(self.hub_topic, json.dumps(hub_status_payload(f"hub-{unique}", "online")),
+                         qos=1, retain=True).wait_for_publish(5)
         self.printed: list[str] = []
         self.station = Station(config, display=lambda line: None, printer=self.printed.append).start()
         assert self.station.wait_ready()
@@ -77,6 +86,9 @@ class Bench:
         self.station.stop()
         self.sim.stop()
         self.relay.close()
+        self.hub.publish(self.hub_topic, b"", qos=1, retain=True).wait_for_publish(5)
+        stop_loop(self.hub)
+        self.hub.disconnect()
 
     def can(self, kg: float, density: float = 1.031, temp_c: float = 15.0) -> None:
         self.sim.scale.place(kg)

@@ -150,17 +150,33 @@ def row_view(lang: str | None, record: dict, name: str, reason_words: str, zone,
             "voidable": kind != "void" and not voided}
 
 
-def link_view(lang: str | None, online: bool, unsent_deliveries: int) -> dict:
-    if online:
+# The link tile's three cases: the hub is alive; the broker answers but no
+# hub says it is online (stopped, crashed: deliveries wait at the broker and
+# nobody stores them); the broker itself is out of reach.
+LINK_STATES = ("online", "hub-down", "offline")
+
+
+def link_state(broker_connected: bool, hub_reachable: bool) -> str:
+    if not broker_connected:
+        return "offline"
+    return "online" if hub_reachable else "hub-down"
+
+
+def link_view(lang: str | None, state: str | bool, unsent_deliveries: int) -> dict:
+    if isinstance(state, bool):     # the broker alone, as before there was a hub state
+        state = "online" if state else "offline"
+    if state == "online":
         said = t(lang, "link.online") if unsent_deliveries == 0 else \
             t(lang, "link.sending", count=unsent_deliveries)
-    elif unsent_deliveries == 0:
-        said = t(lang, "link.offline_none")
-    elif unsent_deliveries == 1:
-        said = t(lang, "link.offline_one")
     else:
-        said = t(lang, "link.offline", count=unsent_deliveries)
-    return {"state": "online" if online else "offline", "outbox": unsent_deliveries, "words": said}
+        prefix = "link.offline" if state == "offline" else "link.hub_down"
+        if unsent_deliveries == 0:
+            said = t(lang, f"{prefix}_none")
+        elif unsent_deliveries == 1:
+            said = t(lang, f"{prefix}_one")
+        else:
+            said = t(lang, prefix, count=unsent_deliveries)
+    return {"state": state, "outbox": unsent_deliveries, "words": said}
 
 
 def tank_view(lang: str | None, tank: str, state: str, temp_c: float | None) -> dict:

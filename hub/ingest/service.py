@@ -83,6 +83,10 @@ class IngestStats:
     connected: bool = False
     backlog: int = 0
     replay_requested: int = 0      # records asked of stations again (docs/recovery.md)
+    # Refreshed on every write (every 2 s while running): a killed hub leaves
+    # `connected: true` behind, so the dashboard trusts the file only while
+    # this is fresh (hub/web/queries.py, HEARTBEAT_STALE_S).
+    heartbeat: str | None = None
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -333,7 +337,6 @@ class Ingest:
             # answers), then stops; what it could not store stays unacknowledged.
             self._to_write.put(None)
             self._writer.join()
-            self.write_status()
             if self.stats.connected:   # a clean stop says offline itself (no will then)
                 try:
                     self._client.publish(self.hub_topic, self._hub_status("offline"), qos=1,
@@ -342,6 +345,10 @@ class Ingest:
                     pass
             self._client.disconnect()
             stop_loop(self._client)
+            # Written last: a status written before the disconnect would leave
+            # `connected: true` in the file of a stopped hub.
+            self.stats.connected = False
+            self.write_status()
 
     def stop(self) -> None:
         self._stop.set()
@@ -588,6 +595,7 @@ class Ingest:
     def _write_status(self) -> None:
         self.stats.backlog = self.inbox.qsize() + sum(
             len(c.good) + len(c.bad) for c in list(self._to_write.queue) if c is not None)
+        self.stats.heartbeat = datetime.now(timezone.utc).isoformat(timespec="seconds")
         tmp = self.status_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.stats.__dict__, indent=1))
         os.replace(tmp, self.status_path)

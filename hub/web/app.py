@@ -244,6 +244,7 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
                 known.add(key)
         producers = sorted(set(summary.by_producer) | set(today_summary.today_by_producer))
         links = statements.links(period, summary.by_producer, lang)
+        ingest = queries.ingest_status(data_dir)
         return render(
             request, "dashboard.html", period=period, prev_period=period.previous(),
             next_period=period.next(), now=now, today=today, summary=summary,
@@ -251,7 +252,7 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
             stations=sorted(station_views, key=lambda v: v.key), tanks=tank_views,
             tank_charts=tank_charts, liters_chart=liters_chart, solids_chart=solids_chart,
             alerts=alerts, acked=acked, findings=queries.integrity_findings(data_dir),
-            ingest=queries.ingest_status(data_dir), statements=links.files, statement_links=links,
+            ingest=ingest, hub_alive=queries.hub_alive(ingest, now), statements=links.files, statement_links=links,
             names=queries.producer_names(data_dir),
             statements_configured=statements.configured, producers=producers,
             empty=Tally(), f2=format_2dp, alert_text=lambda a: _alert_text(a, lang),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from datetime import datetime, timezone
 from pathlib import Path
 
 from hub.store.status import StationView
@@ -70,6 +71,26 @@ def integrity_findings(data_dir: Path, limit: int = 50) -> list[dict]:
     return out
 
 
+# The ingest refreshes `heartbeat` every 2 s; a file older than this belongs
+# to a hub that was killed (or hangs) and may still say `connected: true`.
+HEARTBEAT_STALE_S = 30
+
+
+def hub_alive(status: dict | None, now: datetime) -> bool:
+    """Is the hub's ingest running and connected? Only if its status file
+    exists, says connected and has a heartbeat at most HEARTBEAT_STALE_S
+    old (a file without one comes from an ingest too old to tell: down)."""
+    if not status or not status.get("connected"):
+        return False
+    try:
+        beat = datetime.fromisoformat(str(status.get("heartbeat")))
+    except ValueError:
+        return False
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=timezone.utc)
+    return (now - beat).total_seconds() <= HEARTBEAT_STALE_S
+
+
 def ingest_status(data_dir: Path) -> dict | None:
     """The running ingest's own status file (connected, backlog, dead letters);
     for hubs sharing a subscription (docs/scaling.md), their files summed."""
@@ -91,6 +112,9 @@ def ingest_status(data_dir: Path) -> dict | None:
                 total[key] = total.get(key) or value        # connected: any hub
             elif isinstance(value, (int, float)) and isinstance(total.get(key), (int, float)):
                 total[key] += value
+            elif key == "heartbeat":
+                # The newest: the hubs of a group are alive if any one is.
+                total[key] = max(str(value or ""), str(total.get(key) or "")) or None
             elif key.startswith("last_error") and value and (status.get("last_error_at") or "") > \
                     (total.get("last_error_at") or ""):
                 total[key] = value
