@@ -211,7 +211,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def _fortnight(args: argparse.Namespace, ledger=None):
     """Read the inputs and compute the fortnight (with the ledger's carry-in and adjustments)."""
     from hub.config import load_hub_config
-    from hub.payments.columnar import compute_fortnight_columnar
+    from hub.payments.ledger import open_period_fortnight
     from hub.payments.periods import Period
     from hub.payments.pricing import load_pricing
     from hub.payments.records import read_advances_csv, read_deliveries_csv
@@ -223,21 +223,15 @@ def _fortnight(args: argparse.Namespace, ledger=None):
     if frozen is not None:
         return period, pricing, advances, None, frozen
     if args.deliveries:
-        deliveries = read_deliveries_csv(args.deliveries)
+        # A deliveries CSV holds what is to be paid: nothing is read of the period before.
+        given = read_deliveries_csv(args.deliveries)
+        read = lambda p: given if p == period else []  # noqa: E731
     else:
         config = load_hub_config(args.config)
         progress = sys.stderr.isatty()
         lang = getattr(args, "lang", None)
-        deliveries = _read_influx(config, period, pricing.zone, progress, lang)
-        if ledger is not None and ledger.closed(period.previous()) is not None:
-            # Late deliveries of the last closed period become adjustments.
-            deliveries += _read_influx(config, period.previous(), pricing.zone, progress, lang)
-    carried_in, adjustments = {}, []
-    if ledger is not None:
-        inputs = ledger.inputs(period, deliveries, pricing, advances)
-        deliveries, adjustments, carried_in, advances = (
-            inputs.deliveries, inputs.adjustments, inputs.carried_in, inputs.advances)
-    fortnight = compute_fortnight_columnar(period, deliveries, pricing, advances, carried_in, adjustments)
+        read = lambda p: _read_influx(config, p, pricing.zone, progress, lang)  # noqa: E731
+    fortnight = open_period_fortnight(period, read, pricing, advances, ledger)
     return period, pricing, advances, fortnight, None
 
 

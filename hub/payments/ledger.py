@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -366,3 +366,21 @@ class Ledger:
                     (str(period), a.producer, a.kind, str(a.amount), a.installments, str(a.first_period),
                      a.id) for a in advances])
         return ClosedPeriod(period, closed_at, statements_csv, digest)
+
+
+def open_period_fortnight(period: Period, read: Callable[[Period], list[Delivery]], pricing: Pricing,
+                          advances: list[Advance], ledger: Ledger | None) -> Fortnight:
+    """An open period computed as `milk-hub payments` computes it, for `milk-hub payments`
+    and the dashboard alike: `read(period)` gives its deliveries (all producers' or one
+    producer's); with a ledger, the late deliveries of the last closed period become
+    adjustments, and the carry-in, adjustments and recorded advances come in."""
+    from hub.payments.columnar import compute_fortnight_columnar
+    deliveries = read(period)
+    carried_in, adjustments = {}, []
+    if ledger is not None:
+        if ledger.closed(period.previous()) is not None:
+            deliveries += read(period.previous())
+        inputs = ledger.inputs(period, deliveries, pricing, advances)
+        deliveries, adjustments, carried_in, advances = (
+            inputs.deliveries, inputs.adjustments, inputs.carried_in, inputs.advances)
+    return compute_fortnight_columnar(period, deliveries, pricing, advances, carried_in, adjustments)

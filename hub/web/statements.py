@@ -135,26 +135,18 @@ class Statements:
     def fortnight(self, period: Period, producer: str):
         """The open `period` computed now for `producer` alone (a producer's row depends on
         nothing of the others'), with the ledger's carry-in, adjustments and advances."""
-        from hub.payments.columnar import compute_fortnight_columnar
+        from hub.payments.ledger import open_period_fortnight
         from hub.store.deliveries import producer_period_deliveries
-        pricing = self.pricing
         db = self.influx()
-        deliveries = producer_period_deliveries(db, producer, period, pricing.zone, self.chunk_size)
-        carried_in, adjustments, advances = {}, [], []
+
+        def read(p: Period):
+            return producer_period_deliveries(db, producer, p, self.pricing.zone, self.chunk_size)
         ledger = self._ledger()
-        if ledger is not None:
-            try:
-                if ledger.closed_at(period.previous()) is not None:
-                    # Late deliveries of the last closed period become adjustments, as in
-                    # `milk-hub payments --ledger`.
-                    deliveries += producer_period_deliveries(db, producer, period.previous(), pricing.zone,
-                                                             self.chunk_size)
-                inputs = ledger.inputs(period, deliveries, pricing, [])
-                deliveries, adjustments, carried_in, advances = (
-                    inputs.deliveries, inputs.adjustments, inputs.carried_in, inputs.advances)
-            finally:
+        try:
+            return open_period_fortnight(period, read, self.pricing, [], ledger)
+        finally:
+            if ledger is not None:
                 ledger.close_db()
-        return compute_fortnight_columnar(period, deliveries, pricing, advances, carried_in, adjustments)
 
 
 def folder_links(statements_dir: Path, period: Period) -> dict[str, list[Path]]:
