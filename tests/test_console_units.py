@@ -97,10 +97,10 @@ def test_numbers_and_words():
     assert v.num(20.625) == "20.625" and v.num(20.6) == "20.60" and v.num(20.0) == "20.00"
     assert v.num(None) == "-" and v.num(Decimal("1.031"), 4, 5) == "1.0310"
     assert v.num(12.09, 2, 2) == "12.09" and v.num(15.0, 1, 1) == "15.0"
-    assert v.link_view("es", False, 12)["words"] == "sin conexión: 12 entregas guardadas, se enviarán solas"
-    assert v.link_view("es", False, 1)["words"] == "sin conexión: 1 entrega guardada, se enviará sola"
-    assert v.link_view("es", True, 0) == {"state": "online", "outbox": 0, "words": "en línea: todo enviado"}
-    assert v.link_view("en", False, 3)["words"].startswith("offline: 3 deliveries")
+    assert v.link_view("es", "offline", 12)["words"] == "sin conexión: 12 entregas guardadas, se enviarán solas"
+    assert v.link_view("es", "offline", 1)["words"] == "sin conexión: 1 entrega guardada, se enviará sola"
+    assert v.link_view("es", "online", 0) == {"state": "online", "outbox": 0, "words": "en línea: todo enviado"}
+    assert v.link_view("en", "offline", 3)["words"].startswith("offline: 3 deliveries")
     fault = v.weight_view("es", "fault", None, "overload")
     assert fault == {"kg": "-", "stable": False, "state": "fault", "words": "falla: sobrecarga", "fault": True}
     assert v.weight_view("es", "disconnected", Decimal(20))["kg"] == "-"

@@ -162,9 +162,8 @@ def link_state(broker_connected: bool, hub_reachable: bool) -> str:
     return "online" if hub_reachable else "hub-down"
 
 
-def link_view(lang: str | None, state: str | bool, unsent_deliveries: int) -> dict:
-    if isinstance(state, bool):     # the broker alone, as before there was a hub state
-        state = "online" if state else "offline"
+def link_view(lang: str | None, state: str, unsent_deliveries: int) -> dict:
+    """The link tile: `state` is one of LINK_STATES (`link_state`)."""
     if state == "online":
         said = t(lang, "link.online") if unsent_deliveries == 0 else \
             t(lang, "link.sending", count=unsent_deliveries)

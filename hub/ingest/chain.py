@@ -89,11 +89,11 @@ def check_links(db: sqlite3.Connection, records: Iterable[dict]) -> list[LinkFin
     return check_batch(db, records)[0]
 
 
-def check_batch(db: sqlite3.Connection, records: Iterable[dict]) -> tuple[list[LinkFinding], set[int]]:
+def check_batch(db: sqlite3.Connection, records: Iterable[dict]) -> tuple[list[LinkFinding], dict[int, str]]:
     """Check and record a batch of sealed deliveries (dicts with center,
     station, seq, hash, prev_hash, id and optionally epoch) inside the
-    caller's transaction; the findings in arrival order, and the positions
-    (in `records`) of the records to refuse.
+    caller's transaction; the findings in arrival order, and the records to
+    refuse: {position in `records`: why}.
 
     Same verdicts as checking the records one by one in that order: an
     identical re-send is nothing; a record whose id the hub already took
@@ -106,7 +106,7 @@ def check_batch(db: sqlite3.Connection, records: Iterable[dict]) -> tuple[list[L
             key = (record["center"], record["station"], record.get("epoch") or "")
             by_chain.setdefault(key, []).append((order, record))
     findings: list[tuple[int, LinkFinding]] = []
-    refused: set[int] = set()
+    refused: dict[int, str] = {}
     new_rows = []
     new_ids = []
     id_keys = {order: id_key(record["center"], record["station"], str(record["id"]))
@@ -124,9 +124,9 @@ def check_batch(db: sqlite3.Connection, records: Iterable[dict]) -> tuple[list[L
             ident, content = id_keys[order], _content_key(record["hash"])
             taken = known.get(ident)
             if taken is not None and taken[0] != content:
-                findings.append((order, (*where, "id_reused",
-                                         f"a different record (seq {taken[1]}) already had this delivery id")))
-                refused.add(order)
+                why = f"a different record (seq {taken[1]}) already had this delivery id"
+                findings.append((order, (*where, "id_reused", why)))
+                refused[order] = why
                 continue
             if taken is None:
                 known[ident] = (content, seq)

@@ -159,10 +159,10 @@ class ChainWatch:
         """`check_batch`'s findings alone."""
         return self.check_batch(records)[0]
 
-    def check_batch(self, records: list[dict]) -> tuple[list[Finding], set[int]]:
+    def check_batch(self, records: list[dict]) -> tuple[list[Finding], dict[int, str]]:
         """Record a batch of sealed deliveries in one transaction (one disk
         sync, not one per record): the findings, as `observe` on each in
-        turn, and the positions of the records to refuse (a known id with
+        turn, and the records to refuse, {position: why} (a known id with
         other content: hub/ingest/chain.py). BEGIN IMMEDIATE: hubs sharing
         the file check their batches one after the other, so two neighbours
         handled by two hubs at once still meet."""

@@ -430,14 +430,10 @@ class Ingest:
                 findings.extend(chain_findings)
             except sqlite3.Error as exc:   # the chain is a check, not the data: store anyway
                 self._error(f"chain check failed: {exc}")
-                chain_findings, refused = [], set()
+                refused = {}
             if refused:
                 # A known id with other content: a dead letter, never a second point.
-                why = {(f.center, f.station, f.id): f.detail for f in chain_findings if f.problem == "id_reused"}
-                for j in sorted(refused):
-                    record = sealed[j]
-                    detail = why.get((record.get("center"), record.get("station"), record.get("id")), "id reused")
-                    bad.append((good[sealed_at[j]][0], f"integrity: {detail}"))
+                bad += [(good[sealed_at[j]][0], f"integrity: {why}") for j, why in refused.items()]
                 drop = {sealed_at[j] for j in refused}
                 good = [entry for i, entry in enumerate(good) if i not in drop]
         self._integrity_findings(findings)
