@@ -192,3 +192,21 @@ def test_users_and_web_commands_say_what_is_wrong_in_one_line(tmp_path):
     assert busy.returncode == 2 and "no se puede escuchar" in busy.stderr and "Traceback" not in busy.stderr
     bad = run_hub("web", "--config", str(tmp_path / "nada.toml"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_the_ts_line_comes_from_the_pricing_file():
+    """The chart's reference TS is the one the configured pricing pays its base price
+    for; a scheme without one, or no pricing file, gives the buyers' usual 11.5 %, never
+    the sanity checks' `[limits] min_solids_pct`."""
+    from decimal import Decimal
+
+    from hub.payments.pricing import pricing_from_dict
+    from hub.web.app import solids_reference
+    bonus = pricing_from_dict({"price": {"scheme": "solids_bonus", "base_per_liter": "1.03",
+                                         "bonus_per_tenth": "0.01", "penalty_per_tenth": "0.02",
+                                         "reference_solids_pct": "12.2"}})
+    assert solids_reference(bonus) == (Decimal("12.2"), "chart.solids_reference")
+    per_kg = pricing_from_dict({"price": {"scheme": "per_kg_solids", "price_per_kg_solids": "9.5"},
+                                "limits": {"min_solids_pct": "9"}})
+    assert solids_reference(per_kg) == (Decimal("11.5"), "chart.solids_min")
+    assert solids_reference(None) == (Decimal("11.5"), "chart.solids_min")

@@ -224,8 +224,7 @@ def create_app(settings: Settings, *, throttle: LoginThrottle | None = None) -> 
         solids_chart = charts.line_chart(
             [(f"{d.day}", float(s) if s is not None else None) for d, _, s in series],
             t("chart.solids_by_day"),
-            reference=(float(solids_line[0]), t(solids_line[1], pct=_num(solids_line[0])))
-            if solids_line else None, unit="%")
+            reference=(float(solids_line[0]), t(solids_line[1], pct=_num(solids_line[0]))), unit="%")
         limits = COLDCHAIN_DEFAULTS
         tank_charts = {
             v.key: charts.time_chart(v.samples, t("chart.tank", tank=v.key), limits=[
@@ -455,15 +454,12 @@ def _known_text(key: str, fallback: str, lang: str) -> str:
     return translate("dashboard", key, lang) if has_text("dashboard", key) else fallback
 
 
-def solids_reference(pricing: Pricing | None) -> tuple[Decimal, str] | None:
-    """The TS line of the chart and its label's key: the pricing's reference TS (the TS its
-    base price is for), else its `[limits] min_solids_pct`, else none; without a pricing
-    file the buyers' usual minimum, DEFAULT_REFERENCE_SOLIDS_PCT."""
-    if pricing is None:
-        return DEFAULT_REFERENCE_SOLIDS_PCT, "chart.solids_min"
-    reference = getattr(pricing.scheme, "reference_solids_pct", None)
+def solids_reference(pricing: Pricing | None) -> tuple[Decimal, str]:
+    """The TS line of the chart and its label's key: the pricing's reference TS (the TS
+    its base price is for), else the buyers' usual minimum, DEFAULT_REFERENCE_SOLIDS_PCT.
+    Not the pricing's `[limits] min_solids_pct`: that is where the sanity checks start
+    to doubt a reading (8 % by default), no minimum a producer must reach."""
+    reference = getattr(pricing.scheme, "reference_solids_pct", None) if pricing else None
     if reference is not None:
         return reference, "chart.solids_reference"
-    if pricing.limits.min_solids_pct is not None:
-        return pricing.limits.min_solids_pct, "chart.solids_min"
-    return None
+    return DEFAULT_REFERENCE_SOLIDS_PCT, "chart.solids_min"
