@@ -15,16 +15,17 @@ import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from milk_common.integrity import UnknownSeal, signature_ok, ts_ms
+from milk_common.integrity import UnknownSeal, sealed_ts_ms, signature_ok, ts_ms
 
 from hub.config import HubIntegrity
 from hub.ingest.chain import IDS_TABLE, check_batch
 from hub.ingest.jsonlines import append_lines
 from hub.ingest.sealfields import seal_hash
+from hub.store.influx import rfc3339_ns
 from hub.security.keys import StationKeys
 from milk_common.sqlite_wal import use_wal
 
@@ -47,15 +48,8 @@ class Finding:
         out = {"center": self.center, "station": self.station, "seq": self.seq, "id": self.id,
                "problem": self.problem, "detail": self.detail}
         if self.point is not None and self.point.get("time") is not None:
-            out["time"] = _rfc3339_ns(int(self.point["time"]))
+            out["time"] = rfc3339_ns(int(self.point["time"]))
         return out
-
-
-def _rfc3339_ns(time_ns: int) -> str:
-    """A point's time, to the nanosecond (where a moved copy shows)."""
-    seconds, ns = divmod(time_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{ns:09d}Z"
 
 
 def check_seal(record: dict, settings: HubIntegrity, keys: StationKeys | None = None) -> Finding | None:
@@ -120,7 +114,7 @@ def sealed_time_finding(record: dict, ts: datetime, from_ts: int | None = None) 
 
 def _stamped_at_or_after(record: dict, moment: datetime) -> bool:
     try:
-        stamp = ts_ms(record["ts"]) if "ts_ms" not in record else int(record["ts_ms"])
+        stamp = sealed_ts_ms(record)
     except (KeyError, TypeError, ValueError):
         return True     # no usable time: it cannot show it was sealed before
     return stamp >= ts_ms(moment)
@@ -220,7 +214,7 @@ def verify_points(rows, settings: HubIntegrity, keys: StationKeys | None = None)
                      seq=record.get("seq"), id=record.get("id"))
         finding = check_seal(record, settings, keys)
         if finding:
-            findings.append(Finding(**{**finding.__dict__, "point": point}))
+            findings.append(replace(finding, point=point))
         if time_ns % 1_000_000:
             findings.append(Finding(**where, problem="time_not_sealed", point=point,
                                     detail="stored at a time below the millisecond: not the time it was sealed at"))

@@ -68,6 +68,13 @@ def rfc3339(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def rfc3339_ns(time_ns: int) -> str:
+    """A point's time, to the nanosecond (where a moved copy shows)."""
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ns:09d}Z"
+
+
 def from_ns(ns: int, tz) -> datetime:
     """A point's time (epoch ns, as queries answer with epoch=ns) in `tz`, to the microsecond."""
     return datetime.fromtimestamp(ns // 1_000_000_000, tz).replace(microsecond=(ns % 1_000_000_000) // 1000)
