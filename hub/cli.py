@@ -462,6 +462,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.pricing:
         from hub.payments.pricing import load_pricing
         pricing = load_pricing(args.pricing)
+    from hub.payments.money import format_2dp
     at_stake = Decimal(0)
     for finding in findings:
         out = finding.to_json()
@@ -475,7 +476,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
     print(_hub_text("verify_summary", checked=len(rows), problems=len(findings)), file=sys.stderr)
     if pricing is not None:
-        print(_hub_text("verify_at_stake", value=f"{at_stake:.2f}", currency=pricing.currency),
+        print(_hub_text("verify_at_stake", value=format_2dp(at_stake), currency=pricing.currency),
               file=sys.stderr)
     return 1 if findings else 0
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -161,6 +162,6 @@ def test_verify_finds_copies_and_moved_stamps_written_straight_into_influxdb(ser
     # The sound point (sealed time, matching hash) is the one kept: both copies are the extras.
     assert {f["time"] for f in duplicates} == {
         f["time"] for f in found if f["problem"] in ("time_not_sealed", "hash")}
-    assert all(f["value"] == duplicates[0]["value"] and float(f["value"]) > 0 for f in duplicates)
-    at_stake = 2 * float(duplicates[0]["value"])
-    assert f"{at_stake:.2f}" in bad.stderr and "pagado de más" in bad.stderr
+    assert all(f["value"] == duplicates[0]["value"] and Decimal(f["value"]) > 0 for f in duplicates)
+    at_stake = 2 * Decimal(duplicates[0]["value"])
+    assert f"{at_stake} " in bad.stderr and "pagado de más" in bad.stderr
