@@ -58,6 +58,10 @@ def test_the_hub_is_reachable_only_through_its_liveness():
     assert reach.unreachable_for_s() == 30
     reach.broker(True)                                 # back: retained statuses come again
     assert not reach.reachable
+    reach.hub_status(*online())
+    assert reach.reachable
+    reach.hub_status("milk/v1/hubs/h1", None)          # its retained status cleared: forgotten
+    assert not reach.reachable
     reach.hub_status("milk/v1/hubs/h1", {"schema": "status/1", "status": "online"})
     assert not reach.reachable                         # not a hub_status/1: ignored
 

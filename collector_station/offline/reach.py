@@ -35,8 +35,14 @@ class HubReach:
                 self._hubs.clear()
             self._update()
 
-    def hub_status(self, topic: str, payload: dict) -> None:
-        """A hub's retained `hub_status/1` (anything else is ignored)."""
+    def hub_status(self, topic: str, payload: dict | None) -> None:
+        """A hub's retained `hub_status/1` (anything else is ignored); None: its retained
+        status was cleared (an empty retained message), so that hub is forgotten."""
+        if payload is None:
+            with self._lock:
+                self._hubs.pop(topic.rsplit("/", 1)[-1], None)
+                self._update()
+            return
         status = payload.get("status")
         if payload.get("schema") != "hub_status/1" or status not in ("online", "offline"):
             return

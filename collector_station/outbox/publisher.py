@@ -65,7 +65,7 @@ class OutboxPublisher:
         self.published = 0          # PUBACKs received, for the status line and tests
         # Called with the hub's retained `registry/1` message for this center.
         self.on_registry = None
-        # Called as on_hub_status(topic, payload_dict) for every hub's retained
+        # Called as on_hub_status(topic, payload_dict or None when cleared) for every hub's retained
         # liveness (`milk/v1/hubs/+`), and as on_broker(connected) when the
         # broker connection comes or goes (collector_station/offline/reach.py).
         self.on_hub_status = None
@@ -151,6 +151,10 @@ class OutboxPublisher:
         def on_message(c, userdata, message):
             if message.topic == self.replay_topic:
                 self._replay(message.payload)
+                return
+            if not message.payload and mqtt.topic_matches_sub(HUB_STATUS_SUBSCRIPTION, message.topic):
+                if self.on_hub_status is not None:     # a hub's retained status cleared
+                    self.on_hub_status(message.topic, None)
                 return
             try:
                 payload = json.loads(message.payload)
